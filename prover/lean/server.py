@@ -1,0 +1,403 @@
+"""`LeanServer`: one Lean proof-state server process, with the robustness the search needs.
+
+- Start-up: writes the server source (imports + `lean_project/LeanServer.lean` + `#eval`) and waits for
+  "ready", showing progress (the embedded Lean takes minutes to load its library).
+- Every request has a wall-clock limit. A request that runs past it, or a process that dies, costs that
+  request (it raises `LeanTimeout`/`LeanCrash`); the process is restarted, preludes are re-added, and the next
+  request goes through.
+- Proof-state ids handed out here are the client's own. Each remembers its path (statement + tactics), so
+  after a restart a state is rebuilt by replaying that path, and callers never see a dangling id.
+- A memory cap: after a request, a server above `max_rss_mb` is restarted before the next one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .backend import SERVER_SOURCE, Backend, find_backend
+from .protocol import (
+    CheckResult,
+    LeanCrash,
+    LeanError,
+    LeanTimeout,
+    ProofState,
+    Stats,
+    TacticResult,
+    normalize_statement,
+)
+
+ANSWER_PREFIX = "@@LS@@ "
+DEFAULT_START_TIMEOUT = float(os.environ.get("PROVER_LEAN_START_TIMEOUT", 1200))
+DEFAULT_REQUEST_TIMEOUT = 60.0
+
+
+def server_source(imports: Sequence[str] = ("Lean",)) -> str:
+    """The server file: the given imports, check-friendly options, the server code, and its entry point."""
+    body = SERVER_SOURCE.read_text()
+    lines = body.splitlines()
+    assert lines[0].startswith("import Lean"), "LeanServer.lean must start with `import Lean`"
+    header = [f"import {m}" for m in dict.fromkeys(["Lean", *imports])]
+    options = ["set_option autoImplicit false", "set_option relaxedAutoImplicit false",
+               "set_option Elab.async false"]
+    return "\n".join([*header, *options, *lines[1:], "", "#eval LeanServer.serve", ""])
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@dataclass
+class _StatePath:
+    """How to rebuild a client state: the statement and the tactics applied since `start`."""
+
+    statement: str
+    tactics: tuple[str, ...]
+    server_id: int | None  # id on the current process; None once that process is gone
+    generation: int
+
+
+class LeanServer:
+    """A typed client of one server process. Thread-safe: requests are serialised."""
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        imports: Sequence[str] = ("Lean",),
+        preludes: Iterable[str | Path] = (),
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+        max_rss_mb: float = 6000.0,
+        heartbeats: int = 20000,
+        progress: bool = True,
+        name: str = "lean",
+    ):
+        self.backend = backend or find_backend()
+        self.imports = tuple(imports)
+        self.preludes = [Path(p).read_text() if isinstance(p, Path) or str(p).endswith(".lean") else str(p)
+                         for p in preludes]
+        self.request_timeout = request_timeout
+        self.start_timeout = start_timeout
+        self.max_rss_mb = max_rss_mb
+        self.heartbeats = heartbeats
+        self.progress = progress
+        self.name = name
+        self.restarts = 0
+        self.start_seconds: list[float] = []
+        self._proc: subprocess.Popen | None = None
+        self._answers: queue.Queue = queue.Queue()
+        self._lock = threading.RLock()
+        self._next_req = 0
+        self._generation = 0
+        self._states: list[_StatePath] = []
+        self._needs_restart = False
+        self._log_path: Path | None = None
+
+    # ----------------------------------------------------------------- process lifecycle
+    def __enter__(self) -> "LeanServer":
+        self.ensure_started()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def ensure_started(self) -> None:
+        with self._lock:
+            if self._needs_restart or not self.alive:
+                if self._proc is not None:
+                    self.restarts += 1
+                self._spawn()
+
+    def _source_file(self) -> Path:
+        src = server_source(self.imports)
+        digest = hashlib.sha256(src.encode()).hexdigest()[:12]
+        wd = self.backend.workdir
+        wd.mkdir(parents=True, exist_ok=True)
+        path = wd / f"LeanServer-{digest}.lean"
+        if not path.exists() or path.read_text() != src:
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(src)
+            tmp.replace(path)
+        return path
+
+    def _spawn(self) -> None:
+        self._kill()
+        path = self._source_file()
+        self._answers = queue.Queue()
+        self._log_path = path.parent / f"{self.name}-{os.getpid()}-{id(self) & 0xffff:x}.log"
+        log = open(self._log_path, "w")
+        t0 = time.monotonic()
+        self._proc = subprocess.Popen(
+            self.backend.command(path), cwd=path.parent, env=self.backend.process_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
+            bufsize=1, start_new_session=True,
+        )
+        log.close()
+        threading.Thread(target=self._read_stdout, args=(self._proc, self._answers), daemon=True).start()
+        self._await_ready(t0)
+        self._generation += 1
+        self._needs_restart = False
+        self.start_seconds.append(time.monotonic() - t0)
+        for code in self.preludes:
+            ans = self._request({"cmd": "add", "code": code}, timeout=max(self.request_timeout, 600))
+            res = CheckResult.from_json(ans)
+            if not res.all_ok:
+                errs = [e for d in res.declarations for e in d.errors]
+                raise LeanError(f"prelude did not elaborate: {errs[:3]}")
+
+    @staticmethod
+    def _read_stdout(proc: subprocess.Popen, answers: queue.Queue) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(ANSWER_PREFIX):
+                try:
+                    answers.put(json.loads(line[len(ANSWER_PREFIX):]))
+                except json.JSONDecodeError:
+                    answers.put({"ok": False, "error": f"unreadable answer: {line[:200]}"})
+        answers.put(None)  # end of stream: the process is gone
+
+    def _await_ready(self, t0: float) -> None:
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=None, desc=f"starting Lean ({self.backend.name})", unit="s", leave=False,
+                       bar_format="{desc}: {elapsed} elapsed", file=sys.stderr)
+        try:
+            while True:
+                elapsed = time.monotonic() - t0
+                if elapsed > self.start_timeout:
+                    self._kill()
+                    raise LeanCrash(f"Lean did not become ready in {self.start_timeout:.0f} s; log: {self._log_path}")
+                try:
+                    ans = self._answers.get(timeout=1.0)
+                except queue.Empty:
+                    if bar is not None:
+                        bar.update(0)
+                        bar.refresh()
+                    continue
+                if ans is None:
+                    raise LeanCrash(f"Lean exited during start-up; log: {self._log_path}\n{self._log_tail()}")
+                if ans.get("ready"):
+                    return
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _log_tail(self, n: int = 15) -> str:
+        try:
+            lines = [ln for ln in Path(self._log_path).read_text(errors="replace").splitlines()
+                     if "[DEBUG" not in ln]
+            return "\n".join(lines[-n:])
+        except (OSError, TypeError):
+            return ""
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for s in (proc.stdin, proc.stdout):
+            try:
+                s and s.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None and self._proc.stdin:
+                try:
+                    self._proc.stdin.close()  # end of input: the server returns and Lean exits
+                    self._proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._kill()
+
+    def restart(self) -> None:
+        """Kill and start again (what a timeout or crash does on its own)."""
+        with self._lock:
+            self._needs_restart = True
+            self.ensure_started()
+
+    # ----------------------------------------------------------------- raw requests
+    def _request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Send one request to the live process and wait for its answer (no restart logic)."""
+        assert self._proc is not None and self._proc.stdin is not None
+        self._next_req += 1
+        rid = self._next_req
+        line = json.dumps({**req, "id": rid}, ensure_ascii=False)
+        timeout = self.request_timeout if timeout is None else timeout
+        try:
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError) as e:
+            self._needs_restart = True
+            raise LeanCrash(f"Lean process is gone ({e})") from e
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self._needs_restart = True
+                self._kill()
+                raise LeanTimeout(f"{req.get('cmd')} ran past {timeout:.0f} s; Lean was restarted")
+            try:
+                ans = self._answers.get(timeout=min(left, 1.0))
+            except queue.Empty:
+                continue
+            if ans is None:
+                self._needs_restart = True
+                self._kill()
+                raise LeanCrash(f"Lean died during `{req.get('cmd')}`; it will be restarted\n{self._log_tail(5)}")
+            if ans.get("id") == rid:
+                return ans
+
+    def request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """One request with restart-on-failure; raises LeanCrash/LeanTimeout if this request was lost."""
+        with self._lock:
+            self.ensure_started()
+            try:
+                return self._request(req, timeout)
+            finally:
+                if self.alive and self.max_rss_mb and rss_mb(self._proc.pid) > self.max_rss_mb:
+                    self._needs_restart = True
+
+    # ----------------------------------------------------------------- the protocol, typed
+    def _limits(self, heartbeats: int | None) -> dict[str, Any]:
+        return {"heartbeats": self.heartbeats if heartbeats is None else heartbeats}
+
+    def start(self, statement: str, heartbeats: int | None = None, timeout: float | None = None) -> ProofState:
+        """Elaborate a statement (`theorem name binders : type`, or a proposition) into a proof state."""
+        stmt = normalize_statement(statement)
+        with self._lock:
+            ans = self.request({"cmd": "start", "statement": stmt, **self._limits(heartbeats)}, timeout)
+            if not ans.get("ok"):
+                raise LeanError(ans.get("error", "start failed"))
+            self._states.append(_StatePath(stmt, (), ans["state"], self._generation))
+            return ProofState(len(self._states) - 1, tuple(ans["goals"]))
+
+    def _server_id(self, sid: int) -> int:
+        """The live process's id for client state `sid`, replaying its path if the process was restarted."""
+        if not 0 <= sid < len(self._states):
+            raise LeanError(f"unknown proof state {sid}")
+        path = self._states[sid]
+        if path.server_id is not None and path.generation == self._generation and self.alive:
+            return path.server_id
+        self.ensure_started()
+        ans = self._request({"cmd": "start", "statement": path.statement})
+        if not ans.get("ok"):
+            raise LeanError(f"replay of state {sid} failed at start: {ans.get('error')}")
+        cur = ans["state"]
+        for tac in path.tactics:
+            ans = self._request({"cmd": "tactic", "state": cur, "tactic": tac})
+            if not ans.get("ok"):
+                raise LeanError(f"replay of state {sid} failed at `{tac}`: {ans.get('error')}")
+            cur = ans["state"]
+        path.server_id, path.generation = cur, self._generation
+        return cur
+
+    def run_tac(self, state: ProofState | int, tactic: str, heartbeats: int | None = None,
+                timeout: float | None = None) -> TacticResult:
+        """Run a tactic on any earlier state. Lean errors come back in `.error`; a hung or crashed process
+        also comes back as an error (the process is restarted and the input state stays usable)."""
+        sid = state.id if isinstance(state, ProofState) else int(state)
+        with self._lock:
+            try:
+                server_sid = self._server_id(sid)
+                ans = self.request({"cmd": "tactic", "state": server_sid, "tactic": tactic,
+                                    **self._limits(heartbeats)}, timeout)
+            except LeanCrash as e:
+                return TacticResult(None, f"{type(e).__name__}: {e}")
+            if not ans.get("ok"):
+                return TacticResult(None, ans.get("error", "tactic failed"))
+            parent = self._states[sid]
+            self._states.append(_StatePath(parent.statement, (*parent.tactics, tactic), ans["state"],
+                                           self._generation))
+            return TacticResult(ProofState(len(self._states) - 1, tuple(ans["goals"])))
+
+    def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
+        sid = state.id if isinstance(state, ProofState) else int(state)
+        return self._states[sid].tactics
+
+    def check(self, code: str, statement: str | None = None, name: str | None = None, *,
+              use_preludes: bool = True, heartbeats: int | None = None, timeout: float | None = None,
+              trusted: bool = False) -> CheckResult:
+        """Elaborate whole declarations from scratch and audit each theorem (kernel, sorry, axioms, statement)."""
+        req: dict[str, Any] = {"cmd": "check", "code": code, "pristine": not use_preludes, "trusted": trusted,
+                               **self._limits(heartbeats)}
+        if statement is not None:
+            req["statement"] = normalize_statement(statement)
+        if name is not None:
+            req["name"] = name
+        ans = self.request(req, timeout)
+        if not ans.get("ok"):
+            raise LeanError(ans.get("error", "check failed"))
+        return CheckResult.from_json(ans)
+
+    def add(self, code: str, timeout: float | None = None) -> CheckResult:
+        """Add trusted declarations (a prelude) to the base environment; kept across restarts."""
+        with self._lock:
+            ans = self.request({"cmd": "add", "code": code}, timeout=timeout or max(self.request_timeout, 600))
+            res = CheckResult.from_json(ans)
+            if not res.all_ok:
+                raise LeanError(f"add failed: {[e for d in res.declarations for e in d.errors][:3]}")
+            self.preludes.append(code)
+            return res
+
+    def clear(self) -> None:
+        """Forget all proof states (frees the server's memory between theorems)."""
+        with self._lock:
+            ans = self.request({"cmd": "clear"})
+            if not ans.get("ok"):
+                raise LeanError(ans.get("error", "clear failed"))
+            self._states.clear()
+
+    def stats(self) -> Stats:
+        ans = self.request({"cmd": "stats"})
+        return Stats(states_created=ans["states_created"], live_states=ans["live_states"],
+                     requests=ans["requests"], heartbeats=ans["heartbeats"], uptime_ms=ans["uptime_ms"],
+                     rss_mb=rss_mb(self.pid) if self.pid else 0.0, restarts=self.restarts)
+
+    def send_raw(self, line: str, timeout: float | None = None) -> dict[str, Any]:
+        """Send a raw line (tests of malformed input); returns the next answer."""
+        with self._lock:
+            self.ensure_started()
+            assert self._proc is not None and self._proc.stdin is not None
+            self._proc.stdin.write(line.rstrip("\n") + "\n")
+            self._proc.stdin.flush()
+            ans = self._answers.get(timeout=timeout or self.request_timeout)
+            if ans is None:
+                self._needs_restart = True
+                raise LeanCrash("Lean died on a raw line")
+            return ans

@@ -1,0 +1,167 @@
+"""Benchmark the Lean proof-state server and print the figures (no assertions; targets are in the README).
+
+    python scripts/bench_lean.py [--problems 30] [--seconds 20] [--requests 10000] [--skip-daemon]
+
+Measures: cold start time and peak RSS; warm per-tactic latency (median/p90) for decide, simp, omega, grind
+and exact? on goals of the valid split; tactic requests per second with 1 and 2 servers; RSS growth over N
+requests; and the first answer of a second command through the daemon.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from prover.lean import LeanServer  # noqa: E402
+from prover.lean.server import rss_mb  # noqa: E402
+
+PRELUDE = (ROOT / "data" / "minif2f_core" / "prelude.lean").read_text()
+TACTICS = ["decide", "simp", "omega", "grind", "exact?"]
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
+def cold_start(name: str) -> tuple[LeanServer, float, float]:
+    srv = LeanServer(preludes=[PRELUDE], progress=True, name=name, request_timeout=120)
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            if srv.pid:
+                peak[0] = max(peak[0], rss_mb(srv.pid))
+
+    threading.Thread(target=sample, daemon=True).start()
+    t0 = time.monotonic()
+    srv.ensure_started()
+    dt = time.monotonic() - t0
+    done.set()
+    peak[0] = max(peak[0], rss_mb(srv.pid))
+    return srv, dt, peak[0]
+
+
+def latency(srv: LeanServer, rows: list[dict]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {t: [] for t in TACTICS}
+    for row in rows:
+        root = srv.start(row["core_statement"])
+        for tac in TACTICS:
+            t0 = time.perf_counter()
+            srv.run_tac(root, tac, heartbeats=10000)
+            out[tac].append((time.perf_counter() - t0) * 1000)
+        srv.clear()
+    return out
+
+
+def throughput(servers: list[LeanServer], rows: list[dict], seconds: float) -> float:
+    """Tactic requests per second, all servers busy at once (cheap tactics on real goals)."""
+    counts = [0] * len(servers)
+    stop = time.monotonic() + seconds
+
+    def work(i: int, srv: LeanServer) -> None:
+        k = 0
+        while time.monotonic() < stop:
+            row = rows[k % len(rows)]
+            root = srv.start(row["core_statement"])
+            for tac in ("intro", "simp only []", "constructor", "rfl", "decide", "omega"):
+                srv.run_tac(root, tac, heartbeats=5000)
+                counts[i] += 1
+            counts[i] += 1
+            k += 1
+            if k % 50 == 0:
+                srv.clear()
+        srv.clear()
+
+    threads = [threading.Thread(target=work, args=(i, s)) for i, s in enumerate(servers)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - t0)
+
+
+def memory_growth(srv: LeanServer, n: int) -> tuple[float, float]:
+    srv.clear()
+    before = rss_mb(srv.pid)
+    root = srv.start("theorem m (a b : Nat) (h : a ≤ b) : a < b + 1")
+    for i in range(n):
+        srv.run_tac(root, "omega" if i % 2 else "intro")
+        if i % 100 == 99:  # a search clears its states after each theorem
+            srv.clear()
+            root = srv.start("theorem m (a b : Nat) (h : a ≤ b) : a < b + 1")
+    return before, rss_mb(srv.pid)
+
+
+def daemon_first_answer() -> tuple[float, float]:
+    py = sys.executable
+    t0 = time.monotonic()
+    subprocess.run([py, "-m", "prover.lean.daemon", "start", "--prelude", "data/minif2f_core/prelude.lean"],
+                   cwd=ROOT, check=True)
+    start_s = time.monotonic() - t0
+    probe = ("import time; t=time.monotonic();"
+             "from prover.lean import open_server;"
+             "from pathlib import Path;"
+             "s=open_server(preludes=[Path('data/minif2f_core/prelude.lean').read_text()]);"
+             "r=s.run_tac(s.start('theorem t : 1 + 1 = 2'), 'decide');"
+             "assert r.complete; print(time.monotonic()-t)")
+    t0 = time.monotonic()
+    out = subprocess.run([py, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True)
+    wall = time.monotonic() - t0
+    subprocess.run([py, "-m", "prover.lean.daemon", "stop"], cwd=ROOT, check=True)
+    return start_s, min(wall, float(out.stdout.strip() or wall))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--problems", type=int, default=30)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--requests", type=int, default=10000)
+    ap.add_argument("--skip-daemon", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args()
+    rows = [json.loads(x) for x in (ROOT / "data/minif2f_core/valid.jsonl").read_text().splitlines() if x.strip()]
+    rows = rows[: args.problems]
+    fig: dict[str, object] = {}
+
+    a, fig["cold_start_s"], fig["peak_rss_mb"] = cold_start("bench-a")
+    print(f"cold start: {fig['cold_start_s']:.1f} s, peak RSS {fig['peak_rss_mb']:.0f} MB", flush=True)
+
+    lat = latency(a, rows)
+    fig["latency_ms"] = {t: {"median": statistics.median(v), "p90": pct(v, 0.9)} for t, v in lat.items()}
+    for t, v in lat.items():
+        print(f"  {t:8s} median {statistics.median(v):8.1f} ms   p90 {pct(v, 0.9):8.1f} ms   (n={len(v)})")
+
+    fig["rps_1_server"] = throughput([a], rows, args.seconds)
+    print(f"requests/s, 1 server: {fig['rps_1_server']:.1f}", flush=True)
+    b, _, _ = cold_start("bench-b")
+    fig["rps_2_servers"] = throughput([a, b], rows, args.seconds)
+    print(f"requests/s, 2 servers: {fig['rps_2_servers']:.1f}", flush=True)
+    b.close()
+
+    before, after = memory_growth(a, args.requests)
+    fig["rss_before_mb"], fig["rss_after_mb"] = before, after
+    print(f"RSS over {args.requests} requests: {before:.0f} -> {after:.0f} MB ({after - before:+.0f} MB)")
+    a.close()
+
+    if not args.skip_daemon:
+        fig["daemon_start_s"], fig["daemon_first_answer_s"] = daemon_first_answer()
+        print(f"daemon: start {fig['daemon_start_s']:.1f} s; second command's first answer "
+              f"{fig['daemon_first_answer_s']:.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps(fig, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Check that every statement of a benchmark JSONL elaborates in Lean (with the bundled prelude).
+
+    python scripts/check_statements.py data/minif2f_core/valid.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tqdm import tqdm  # noqa: E402
+
+from prover.lean import LeanError, open_server  # noqa: E402
+
+PRELUDE = Path(__file__).resolve().parents[1] / "data" / "minif2f_core" / "prelude.lean"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bench", type=Path)
+    ap.add_argument("--field", default="core_statement")
+    args = ap.parse_args()
+    rows = [json.loads(line) for line in args.bench.read_text().splitlines() if line.strip()]
+    server = open_server(preludes=[PRELUDE.read_text()])
+    failed = []
+    for row in tqdm(rows, desc="statements", unit="stmt"):
+        try:
+            server.start(row[args.field])
+        except LeanError as e:
+            failed.append((row["name"], str(e)))
+    server.close()
+    for name, err in failed:
+        print(f"FAILED {name}: {err[:300]}")
+    print(f"{len(rows) - len(failed)}/{len(rows)} statements elaborate")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

