@@ -18,13 +18,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     try:
         source = read_source(args.file)
         preludes = [Path(p).read_text() for p in args.prelude]
-        server = open_server(preludes=preludes, request_timeout=args.timeout)
+        server = None
+        if not preludes:  # a check without preludes runs in the imports-only environment: any daemon will do
+            from .lean.daemon import find_daemon
+
+            server = find_daemon(None)
+        if server is None:
+            server = open_server(preludes=preludes, request_timeout=args.timeout)
         result = check_source(server, source, use_preludes=bool(preludes))
     except (FileError, BackendError, LeanError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
-        if "server" in locals():
+        if locals().get("server") is not None:
             server.close()
     decls = [d for d in result.declarations if d.name and not d.name.startswith("command#") or not d.ok]
     failed = not result.all_ok

@@ -37,18 +37,31 @@ WORKER_PATCH = (
     'resourceLimits:{stackSizeMb:+(process.env["LEAN_WASM_STACK_MB"]||1024)}})'
 )
 
-# Node opens a piped stdin in non-blocking mode and Emscripten turns EAGAIN into an I/O error, so a
-# server reading requests line by line would die on the first pause. Make reads of fd 0 wait instead.
+# Lean reads requests from stdin through Emscripten, which calls `fs.readSync(process.stdin.fd)`. Two fixes:
+# - Touching `process.stdin` makes Node wrap a piped fd 0 in a stream that reads the pipe itself, so the bytes
+#   never reach Lean: give `lean.js` a bare `{fd: 0}` (main thread only; workers need their own stdin).
+# - Emscripten's TTY `read` keeps asking for characters until the C library's buffer is full, so on an open
+#   pipe it would block forever on a complete request line. After a chunk that ends a line, answer the next
+#   read with 0 bytes once: that ends the TTY read at the line boundary (not end of file, since data came).
+# Reads of fd 0 also wait on EAGAIN, in case the pipe was inherited in non-blocking mode.
 PRELOAD_JS = r"""
 'use strict';
 const fs = require('fs');
+if (require('worker_threads').isMainThread) {
+  Object.defineProperty(process, 'stdin', { configurable: true, enumerable: true, value: { fd: 0, isTTY: false } });
+}
 const readSync = fs.readSync;
 const pause = new Int32Array(new SharedArrayBuffer(4));
-fs.readSync = function (fd, ...args) {
-  if (fd !== 0 && !(process.stdin && fd === process.stdin.fd)) return readSync.call(fs, fd, ...args);
+let endOfLine = false;
+fs.readSync = function (fd, buf, ...args) {
+  if (fd !== 0) return readSync.call(fs, fd, buf, ...args);
+  if (endOfLine) { endOfLine = false; return 0; }
+  const offset = typeof args[0] === 'number' ? args[0] : 0;
   for (;;) {
     try {
-      return readSync.call(fs, fd, ...args);
+      const n = readSync.call(fs, fd, buf, ...args);
+      endOfLine = n > 0 && buf[offset + n - 1] === 10;
+      return n;
     } catch (e) {
       if (e.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 2); continue; }
       if (e.code === 'EOF') return 0;
@@ -89,9 +102,10 @@ def patch_once(text: str, anchor: str, replacement: str, what: str) -> str:
 
 def install(force: bool = False) -> Path:
     lock = json.loads(LOCK.read_text())
+    patches = hashlib.sha256((MOUNT_PATCH + WORKER_PATCH + PRELOAD_JS).encode()).hexdigest()[:16]
     dest = cache_dir()
     stamp = dest / "installed.json"
-    if not force and stamp.exists() and json.loads(stamp.read_text()).get("lock") == lock:
+    if not force and stamp.exists() and json.loads(stamp.read_text()) == {"lock": lock, "patches": patches}:
         print(f"embedded Lean already installed in {dest}")
         return dest
     if shutil.which("npm") is None:
@@ -135,7 +149,7 @@ def install(force: bool = False) -> Path:
     node.chmod(0o755)
     version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     print(f"node {version} ready")
-    stamp.write_text(json.dumps({"lock": lock}, indent=1))
+    stamp.write_text(json.dumps({"lock": lock, "patches": patches}, indent=1))
     print(f"embedded Lean installed in {dest}")
     return dest
 

@@ -22,11 +22,107 @@ def valid_rows() -> list[dict]:
     return [json.loads(line) for line in (DATA / "valid.jsonl").read_text().splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="session")
-def lean(prelude):
+_SHARED: dict = {}
+
+
+def _start_shared_server() -> None:
+    """Start the session's Lean server in a thread, so its loading overlaps with the daemon's."""
+    import threading
+
     from prover.lean import LeanServer
 
-    srv = LeanServer(preludes=[prelude], request_timeout=120, progress=False, name="test-lean")
-    srv.ensure_started()
+    srv = LeanServer(preludes=[(DATA / "prelude.lean").read_text()], request_timeout=120, progress=False,
+                     name="test-lean")
+    _SHARED["server"] = srv
+
+    def start() -> None:
+        try:
+            srv.ensure_started()
+        except Exception as e:  # reported by the fixture
+            _SHARED["error"] = e
+
+    _SHARED["thread"] = threading.Thread(target=start, daemon=True)
+    _SHARED["thread"].start()
+
+
+@pytest.fixture(scope="session")
+def lean():
+    if "server" not in _SHARED:
+        _start_shared_server()
+    _SHARED["thread"].join()
+    if "error" in _SHARED:
+        pytest.fail(f"the shared Lean server did not start: {_SHARED['error']}")
+    srv = _SHARED["server"]
     yield srv
     srv.close()
+
+
+# The daemon is a second Lean process; start it when the session starts so that its minutes of loading
+# overlap with the shared server's instead of following them.
+_DAEMON: dict = {}
+
+
+def _daemon_socket() -> Path:
+    import os
+
+    return Path(f"/tmp/prover-test-leand-{os.getpid()}.sock")
+
+
+def pytest_collection_finish(session):
+    """Once we know the selected tests need Lean, start both Lean processes at once."""
+    import subprocess
+    import sys
+
+    needs_lean = any(item.get_closest_marker("lean") for item in session.items)
+    if not needs_lean or session.config.getoption("collectonly"):
+        return
+    _start_shared_server()
+    sock = _daemon_socket()
+    _DAEMON["sock"] = sock
+    _DAEMON["proc"] = subprocess.Popen(
+        [sys.executable, "-m", "prover.lean.daemon", "serve", "--pool", "1", "--idle-exit", "3600",
+         "--socket", str(sock), "--prelude", str(DATA / "prelude.lean")],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(ROOT / ".cache" / "test-daemon.log", "w"),
+        start_new_session=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    proc = _DAEMON.get("proc")
+    if proc is not None and proc.poll() is None:
+        from prover.lean.daemon import find_daemon
+
+        client = find_daemon(None, sock=_DAEMON["sock"])
+        if client is not None:
+            try:
+                client._call("shutdown")
+            except Exception:
+                pass
+        try:
+            proc.wait(timeout=30)
+        except Exception:
+            import os
+            import signal
+
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def daemon_socket() -> Path:
+    """The session's Lean daemon (started at session start), once it answers."""
+    import time
+
+    from prover.lean.daemon import find_daemon
+
+    if "proc" not in _DAEMON:
+        pytest.fail("the Lean daemon was not started for this session")
+    deadline = time.monotonic() + 1500
+    while time.monotonic() < deadline:
+        if _DAEMON["proc"].poll() is not None:
+            log = (ROOT / ".cache" / "test-daemon.log").read_text()[-2000:]
+            pytest.fail(f"the Lean daemon exited during start-up:\n{log}")
+        client = find_daemon(None, sock=_DAEMON["sock"])
+        if client is not None:
+            client.close()
+            return _DAEMON["sock"]
+        time.sleep(2)
+    pytest.fail("the Lean daemon did not become ready")

@@ -78,3 +78,12 @@ def test_statement_cannot_smuggle_code(lean, marker):
 def test_honest_proof_is_sound(lean):
     res = lean.check("theorem honest : 2 + 2 = 4 := by decide", statement="theorem honest : 2 + 2 = 4")
     assert res.all_ok and res.decl("honest").sound
+
+
+def test_statement_reinterpreted_by_a_preceding_instance_is_caught(lean):
+    # `2 + 3 = 6` is false; with `+` redefined as `*` it "holds". The text of the statement is unchanged,
+    # the elaborated statement is not, and that is what the check compares.
+    code = "instance (priority := high) addIsMul : Add Nat := ⟨Nat.mul⟩\ntheorem target : 2 + 3 = 6 := by decide"
+    res = lean.check(code, statement="theorem target : 2 + 3 = 6", name="target")
+    d = res.decl("target")
+    assert d.statement_matches is False and not d.sound and not res.all_ok

@@ -39,6 +39,9 @@ from .protocol import (
 ANSWER_PREFIX = "@@LS@@ "
 DEFAULT_START_TIMEOUT = float(os.environ.get("PROVER_LEAN_START_TIMEOUT", 1200))
 DEFAULT_REQUEST_TIMEOUT = 60.0
+# The embedded Lean's heap cannot pass 2 GiB; a 140 kB proof of 20,000 tactics already exhausted it. Refuse
+# larger requests with a clear error instead of losing the server (minutes to restart).
+MAX_REQUEST_BYTES = int(os.environ.get("PROVER_LEAN_MAX_REQUEST_BYTES", 256 * 1024))
 
 
 def server_source(imports: Sequence[str] = ("Lean",)) -> str:
@@ -150,6 +153,7 @@ class LeanServer:
         self._answers = queue.Queue()
         self._log_path = path.parent / f"{self.name}-{os.getpid()}-{id(self) & 0xffff:x}.log"
         log = open(self._log_path, "w")
+        self._stdout_tail: list[str] = []
         t0 = time.monotonic()
         self._proc = subprocess.Popen(
             self.backend.command(path), cwd=path.parent, env=self.backend.process_env(),
@@ -157,7 +161,8 @@ class LeanServer:
             bufsize=1, start_new_session=True,
         )
         log.close()
-        threading.Thread(target=self._read_stdout, args=(self._proc, self._answers), daemon=True).start()
+        threading.Thread(target=self._read_stdout, args=(self._proc, self._answers, self._stdout_tail),
+                         daemon=True).start()
         self._await_ready(t0)
         self._generation += 1
         self._needs_restart = False
@@ -170,7 +175,7 @@ class LeanServer:
                 raise LeanError(f"prelude did not elaborate: {errs[:3]}")
 
     @staticmethod
-    def _read_stdout(proc: subprocess.Popen, answers: queue.Queue) -> None:
+    def _read_stdout(proc: subprocess.Popen, answers: queue.Queue, tail: list[str]) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             if line.startswith(ANSWER_PREFIX):
@@ -178,6 +183,9 @@ class LeanServer:
                     answers.put(json.loads(line[len(ANSWER_PREFIX):]))
                 except json.JSONDecodeError:
                     answers.put({"ok": False, "error": f"unreadable answer: {line[:200]}"})
+            elif "[DEBUG" not in line:
+                tail.append(line.rstrip("\n"))  # Lean's own messages (compile errors of the server)
+                del tail[:-200]
         answers.put(None)  # end of stream: the process is gone
 
     def _await_ready(self, t0: float) -> None:
@@ -209,12 +217,14 @@ class LeanServer:
                 bar.close()
 
     def _log_tail(self, n: int = 15) -> str:
+        """Lean's last messages: its stdout (errors in the server source land there) and stderr."""
+        lines = [ln for ln in getattr(self, "_stdout_tail", []) if ": error" in ln or "error:" in ln]
         try:
-            lines = [ln for ln in Path(self._log_path).read_text(errors="replace").splitlines()
-                     if "[DEBUG" not in ln]
-            return "\n".join(lines[-n:])
+            lines += [ln for ln in Path(self._log_path).read_text(errors="replace").splitlines()
+                      if "[DEBUG" not in ln and not ln.startswith("  - ")]
         except (OSError, TypeError):
-            return ""
+            pass
+        return "\n".join(lines[-n:])
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -258,6 +268,9 @@ class LeanServer:
         self._next_req += 1
         rid = self._next_req
         line = json.dumps({**req, "id": rid}, ensure_ascii=False)
+        if len(line.encode()) > MAX_REQUEST_BYTES:
+            raise LeanError(f"request too large for Lean: {len(line.encode())} bytes (limit {MAX_REQUEST_BYTES}; "
+                            "set PROVER_LEAN_MAX_REQUEST_BYTES to change it)")
         timeout = self.request_timeout if timeout is None else timeout
         try:
             self._proc.stdin.write(line + "\n")
@@ -337,7 +350,7 @@ class LeanServer:
                 server_sid = self._server_id(sid)
                 ans = self.request({"cmd": "tactic", "state": server_sid, "tactic": tactic,
                                     **self._limits(heartbeats)}, timeout)
-            except LeanCrash as e:
+            except LeanError as e:  # unknown state, too large, crash or timeout: an answer, not an exception
                 return TacticResult(None, f"{type(e).__name__}: {e}")
             if not ans.get("ok"):
                 return TacticResult(None, ans.get("error", "tactic failed"))
