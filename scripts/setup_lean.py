@@ -37,12 +37,15 @@ WORKER_PATCH = (
     'resourceLimits:{stackSizeMb:+(process.env["LEAN_WASM_STACK_MB"]||1024)}})'
 )
 
-# Lean reads requests from stdin through Emscripten, which calls `fs.readSync(process.stdin.fd)`. Two fixes:
+# Lean reads requests from stdin through Emscripten, which calls `fs.readSync(process.stdin.fd, buf, 0, 256)`
+# and decodes each chunk as UTF-8 on its own. Three fixes:
 # - Touching `process.stdin` makes Node wrap a piped fd 0 in a stream that reads the pipe itself, so the bytes
 #   never reach Lean: give `lean.js` a bare `{fd: 0}` (main thread only; workers need their own stdin).
 # - Emscripten's TTY `read` keeps asking for characters until the C library's buffer is full, so on an open
 #   pipe it would block forever on a complete request line. After a chunk that ends a line, answer the next
 #   read with 0 bytes once: that ends the TTY read at the line boundary (not end of file, since data came).
+# - A multibyte character split across two chunks decoded as garbage (a statement with `≤` at byte 256 failed
+#   to parse): never return a partial UTF-8 sequence; carry its bytes over to the next read.
 # Reads of fd 0 also wait on EAGAIN, in case the pipe was inherited in non-blocking mode.
 PRELOAD_JS = r"""
 'use strict';
@@ -53,20 +56,42 @@ if (require('worker_threads').isMainThread) {
 const readSync = fs.readSync;
 const pause = new Int32Array(new SharedArrayBuffer(4));
 let endOfLine = false;
+let carry = null;
+
+// How many bytes at the end of buf[start, end) begin a UTF-8 sequence that is not complete yet.
+function incompleteTail(buf, start, end) {
+  for (let i = 1; i <= 3 && end - i >= start; i++) {
+    const c = buf[end - i];
+    if ((c & 0xC0) === 0x80) continue;
+    const need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > i ? i : 0;
+  }
+  return 0;
+}
+
 fs.readSync = function (fd, buf, ...args) {
   if (fd !== 0) return readSync.call(fs, fd, buf, ...args);
   if (endOfLine) { endOfLine = false; return 0; }
   const offset = typeof args[0] === 'number' ? args[0] : 0;
+  const length = typeof args[1] === 'number' ? args[1] : buf.length - offset;
+  let have = 0;
+  if (carry) { carry.copy(buf, offset); have = carry.length; carry = null; }
   for (;;) {
+    let n;
     try {
-      const n = readSync.call(fs, fd, buf, ...args);
-      endOfLine = n > 0 && buf[offset + n - 1] === 10;
-      return n;
+      n = readSync.call(fs, fd, buf, offset + have, length - have, null);
     } catch (e) {
       if (e.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 2); continue; }
-      if (e.code === 'EOF') return 0;
-      throw e;
+      if (e.code !== 'EOF') throw e;
+      n = 0;
     }
+    const total = have + n;
+    if (n === 0) return total;
+    const k = incompleteTail(buf, offset, offset + total);
+    if (total === k) { have = total; continue; }
+    if (k) carry = Buffer.from(buf.subarray(offset + total - k, offset + total));
+    endOfLine = buf[offset + total - k - 1] === 10;
+    return total - k;
   }
 };
 """
