@@ -51,16 +51,24 @@ def cold_start(name: str) -> tuple[LeanServer, float, float]:
     return srv, dt, peak[0]
 
 
-def latency(srv: LeanServer, rows: list[dict]) -> dict[str, list[float]]:
+def latency(srv: LeanServer, rows: list[dict]) -> tuple[dict[str, list[float]], dict[str, int], int]:
+    """Per-tactic wall time on each problem's root goal; also how many closed it and how many timed out."""
     out: dict[str, list[float]] = {t: [] for t in TACTICS}
+    closed = {t: 0 for t in TACTICS}
+    timeouts = 0
     for row in rows:
-        root = srv.start(row["core_statement"])
         for tac in TACTICS:
+            root = srv.start(row["core_statement"])
             t0 = time.perf_counter()
-            srv.run_tac(root, tac, heartbeats=10000)
-            out[tac].append((time.perf_counter() - t0) * 1000)
+            res = srv.run_tac(root, tac, heartbeats=10000, timeout=30)
+            ms = (time.perf_counter() - t0) * 1000
+            if res.error and "LeanTimeout" in res.error:
+                timeouts += 1  # the server was restarted; leave the restart out of the latency figures
+                continue
+            out[tac].append(ms)
+            closed[tac] += res.complete
         srv.clear()
-    return out
+    return out, closed, timeouts
 
 
 def throughput(servers: list[LeanServer], rows: list[dict], seconds: float) -> float:
@@ -137,10 +145,16 @@ def main() -> int:
     a, fig["cold_start_s"], fig["peak_rss_mb"] = cold_start("bench-a")
     print(f"cold start: {fig['cold_start_s']:.1f} s, peak RSS {fig['peak_rss_mb']:.0f} MB", flush=True)
 
-    lat = latency(a, rows)
-    fig["latency_ms"] = {t: {"median": statistics.median(v), "p90": pct(v, 0.9)} for t, v in lat.items()}
+    lat, closed, timeouts = latency(a, rows)
+    fig["latency_ms"] = {t: {"median": statistics.median(v), "p90": pct(v, 0.9), "closed": closed[t]}
+                         for t, v in lat.items() if v}
+    fig["latency_timeouts"] = timeouts
+    print(f"warm latency on the root goals of {len(rows)} valid problems (10,000 heartbeats):")
     for t, v in lat.items():
-        print(f"  {t:8s} median {statistics.median(v):8.1f} ms   p90 {pct(v, 0.9):8.1f} ms   (n={len(v)})")
+        if v:
+            print(f"  {t:8s} median {statistics.median(v):8.1f} ms   p90 {pct(v, 0.9):8.1f} ms   "
+                  f"closed {closed[t]}/{len(v)}")
+    print(f"  calls past 30 s (server restarted): {timeouts}", flush=True)
 
     fig["rps_1_server"] = throughput([a], rows, args.seconds)
     print(f"requests/s, 1 server: {fig['rps_1_server']:.1f}", flush=True)
@@ -158,6 +172,7 @@ def main() -> int:
         fig["daemon_start_s"], fig["daemon_first_answer_s"] = daemon_first_answer()
         print(f"daemon: start {fig['daemon_start_s']:.1f} s; second command's first answer "
               f"{fig['daemon_first_answer_s']:.2f} s")
+    fig["restarts"] = a.restarts
     if args.json:
         args.json.write_text(json.dumps(fig, indent=1))
     return 0

@@ -22,11 +22,11 @@ def test_kill_during_request_then_restart_and_replay_states(lean):
     pid = lean.pid
 
     # kill -9 the process while a request is in flight
-    threading.Timer(1.0, lambda: os.kill(pid, signal.SIGKILL)).start()
+    threading.Timer(2.0, lambda: os.kill(pid, signal.SIGKILL)).start()
     t0 = time.monotonic()
     with pytest.raises(LeanCrash):  # a small request that keeps the kernel busy for minutes
-        lean.request({"cmd": "check", "code": "theorem w : ∀ x, x < 100000 → x * x ≠ 2 := by decide"},
-                     timeout=600)
+        lean.request({"cmd": "check", "code": "set_option maxRecDepth 100000 in\n"
+                      "theorem w : ∀ x, x < 100000 → x * x ≠ 2 := by decide"}, timeout=600)
     assert time.monotonic() - t0 < 120
 
     # the next request restarts the server and succeeds; the old state is rebuilt by replaying its path
