@@ -183,6 +183,9 @@ def anyPrefix (x : String) : List String → Bool
   | p :: ps => x.startsWith p || anyPrefix x ps
 
 def identDenied (s : String) : Bool := Id.run do
+  -- `decide +native` names the option as a bare identifier; its proof hides `Lean.ofReduceBool` in an
+  -- auxiliary lemma, so refuse the option itself (the kernel audit of `check` would catch it too)
+  if s == "native" then return true
   for p in deniedIdentPrefixes do
     if s == p || s.startsWith (p ++ ".") then return true
   -- any component that starts with `unsafe` (e.g. `Foo.unsafeRun`)

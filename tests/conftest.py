@@ -73,10 +73,12 @@ def pytest_collection_finish(session):
     import subprocess
     import sys
 
-    needs_lean = any(item.get_closest_marker("lean") for item in session.items)
-    if not needs_lean or session.config.getoption("collectonly"):
+    if session.config.getoption("collectonly"):
         return
-    _start_shared_server()
+    if any("lean" in getattr(item, "fixturenames", ()) for item in session.items):
+        _start_shared_server()
+    if not any("daemon_socket" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
     sock = _daemon_socket()
     _DAEMON["sock"] = sock
     _DAEMON["proc"] = subprocess.Popen(

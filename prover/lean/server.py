@@ -131,7 +131,7 @@ class LeanServer:
     def ensure_started(self) -> None:
         with self._lock:
             if self._needs_restart or not self.alive:
-                if self._proc is not None:
+                if self._generation > 0:  # every start after the first is a restart
                     self.restarts += 1
                 self._spawn()
 
@@ -173,6 +173,18 @@ class LeanServer:
             if not res.all_ok:
                 errs = [e for d in res.declarations for e in d.errors]
                 raise LeanError(f"prelude did not elaborate: {errs[:3]}")
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Pay Lean's one-time costs (first elaboration, first type-class and lemma-index builds) here, not
+        in the first real request: measured 10-20 s on the embedded backend."""
+        ans = self._request({"cmd": "start", "statement": "theorem warmUp (n : Nat) (h : n = 1) : n + 1 = 2"},
+                            timeout=max(self.request_timeout, 300))
+        if ans.get("ok"):
+            for tac in ("simp [h]", "omega", "subst h; decide", "grind", "exact?"):
+                self._request({"cmd": "tactic", "state": ans["state"], "tactic": tac, "heartbeats": 20000},
+                              timeout=max(self.request_timeout, 300))
+        self._request({"cmd": "clear"})
 
     @staticmethod
     def _read_stdout(proc: subprocess.Popen, answers: queue.Queue, tail: list[str]) -> None:
