@@ -25,7 +25,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             server = find_daemon(None)
         if server is None:
             server = open_server(preludes=preludes, request_timeout=args.timeout)
-        result = check_source(server, source, use_preludes=bool(preludes))
+        result = check_source(server, source, use_preludes=bool(preludes), timeout=args.timeout)
     except (FileError, BackendError, LeanError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

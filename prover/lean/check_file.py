@@ -38,8 +38,9 @@ def _in_comment(before: list[str]) -> bool:
     return text.count("/-") > text.count("-/")
 
 
-def check_source(server, source: str, use_preludes: bool, imports: tuple[str, ...] = ("Lean",)) -> CheckResult:
-    return server.check(strip_imports(source, imports), use_preludes=use_preludes, timeout=max(600, 0))
+def check_source(server, source: str, use_preludes: bool, imports: tuple[str, ...] = ("Lean",),
+                 timeout: float = 600) -> CheckResult:
+    return server.check(strip_imports(source, imports), use_preludes=use_preludes, timeout=timeout)
 
 
 def read_source(path: str | Path) -> str:

@@ -6,7 +6,7 @@ method set of `LeanServer` (start, run_tac, check, add, stats, clear), which mir
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -151,7 +151,3 @@ class Stats:
     restarts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
-
-def to_jsonable(obj: Any) -> Any:
-    """Dataclass -> plain JSON-able value (for `--json` output and the daemon's wire format)."""
-    return asdict(obj)
