@@ -15,10 +15,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .lean import BackendError, LeanError, open_server
     from .lean.check_file import FileError, check_source, read_source
 
+    server = None
     try:
         source = read_source(args.file)
         preludes = [Path(p).read_text() for p in args.prelude]
-        server = None
         if not preludes:  # a check without preludes runs in the imports-only environment: any daemon will do
             from .lean.daemon import find_daemon
 
@@ -30,7 +30,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
-        if locals().get("server") is not None:
+        if server is not None:
             server.close()
     decls = [d for d in result.declarations if d.name and not d.name.startswith("command#") or not d.ok]
     failed = not result.all_ok

@@ -111,6 +111,7 @@ class LeanServer:
         self._states: list[_StatePath] = []
         self._needs_restart = False
         self._log_path: Path | None = None
+        self._stdout_tail: list[str] = []  # Lean's own stdout lines (compile errors of the server source)
 
     # ----------------------------------------------------------------- process lifecycle
     def __enter__(self) -> "LeanServer":
@@ -153,7 +154,7 @@ class LeanServer:
         self._answers = queue.Queue()
         self._log_path = path.parent / f"{self.name}-{os.getpid()}-{id(self) & 0xffff:x}.log"
         log = open(self._log_path, "w")
-        self._stdout_tail: list[str] = []
+        self._stdout_tail = []
         t0 = time.monotonic()
         self._proc = subprocess.Popen(
             self.backend.command(path), cwd=path.parent, env=self.backend.process_env(),
@@ -230,7 +231,7 @@ class LeanServer:
 
     def _log_tail(self, n: int = 15) -> str:
         """Lean's last messages: its stdout (errors in the server source land there) and stderr."""
-        lines = [ln for ln in getattr(self, "_stdout_tail", []) if ": error" in ln or "error:" in ln]
+        lines = [ln for ln in self._stdout_tail if ": error" in ln or "error:" in ln]
         try:
             lines += [ln for ln in Path(self._log_path).read_text(errors="replace").splitlines()
                       if "[DEBUG" not in ln and not ln.startswith("  - ")]
