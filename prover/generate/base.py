@@ -1,0 +1,69 @@
+"""The one interface every tactic generator implements, and the request/answer types it speaks.
+
+A generator turns proof states into candidate tactics with a log-probability each. The search calls
+`generate` with several states at once (the open nodes it is about to expand, possibly from several
+theorems), so a model backend can run them as one batch instead of one prompt at a time.
+
+Invariant: `generate(requests, n)` returns one list per request, in request order; each list holds at most
+`n` candidates (fixed generators may return their whole list), with distinct `tactic` strings, sorted by
+`logprob` descending. `logprob` is the natural-log probability of the whole tactic under the generator
+(sum over its tokens), <= 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+
+@dataclass(frozen=True)
+class GoalRequest:
+    """What a generator sees of one proof state: the pretty-printed goals (main goal first) and context."""
+
+    goals: tuple[str, ...]
+    theorem: str = ""  # the theorem's name (for logging and per-theorem seeding; never part of the prompt)
+    statement: str = ""  # the theorem statement as given in the benchmark (some prompt formats use it)
+    history: tuple[str, ...] = ()  # tactics applied from the root to reach this state
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One proposed tactic and its natural-log probability under the generator."""
+
+    tactic: str
+    logprob: float
+    n_tokens: int = 0  # tokens in the tactic, for length-normalised priorities (0 if unknown)
+    source: str = "model"  # "model" | "fixed" | ... (which generator proposed it, for the report)
+
+
+@dataclass
+class GeneratorStats:
+    """Counters every generator keeps; the run report reads them."""
+
+    calls: int = 0
+    prompts: int = 0
+    candidates: int = 0
+    seconds: float = 0.0
+    tokens_generated: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class TacticGenerator(Protocol):
+    name: str
+    stats: GeneratorStats
+
+    def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
+        ...
+
+
+def dedupe_sorted(cands: Sequence[Candidate], limit: int | None = None) -> list[Candidate]:
+    """Keep the best-scoring copy of each tactic (whitespace-normalised), best first, at most `limit`."""
+    best: dict[str, Candidate] = {}
+    for c in cands:
+        key = " ".join(c.tactic.split())
+        if not key:
+            continue
+        if key not in best or c.logprob > best[key].logprob:
+            best[key] = c
+    out = sorted(best.values(), key=lambda c: -c.logprob)
+    return out if limit is None else out[:limit]
