@@ -1,0 +1,45 @@
+"""How much search one theorem may spend. Any limit reached ends its search with status "budget"."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_expansions: int = 32  # nodes expanded (one generator call per node, batched)
+    samples_per_expansion: int = 8  # model samples per node (fixed tactics come on top)
+    wall_seconds: float = 60.0  # per theorem, model and Lean together
+    lean_seconds: float | None = None  # per theorem, time spent waiting for Lean (None: no separate limit)
+    tactic_heartbeats: int = 20000  # Lean's maxHeartbeats (in thousands) for one tactic
+    tactic_timeout: float = 30.0  # wall-clock seconds for one tactic before Lean is restarted
+    max_depth: int = 24  # tactics on a path
+    expand_batch: int = 1  # open nodes expanded per generator call (more = bigger model batches)
+    length_alpha: float = 0.0  # priority = cum. log-prob / depth**alpha (0: ReProver, 0.5-1: BFS-Prover-like)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def parse(cls, spec: str | None, base: "Budget | None" = None) -> "Budget":
+        """`"max_expansions=64,wall_seconds=120"` over `base` (or the defaults); unknown keys are an error."""
+        values = (base or cls()).to_dict()
+        if spec:
+            known = {f.name: f.type for f in fields(cls)}
+            for part in spec.split(","):
+                if not part.strip():
+                    continue
+                key, sep, val = part.partition("=")
+                key = key.strip()
+                if not sep or key not in known:
+                    raise ValueError(f"bad budget item {part!r}: expected key=value with key in {sorted(known)}")
+                cur = values[key]
+                try:
+                    if val.strip().lower() == "none":
+                        values[key] = None
+                    elif isinstance(cur, int) and not isinstance(cur, bool) and key != "lean_seconds":
+                        values[key] = int(val)
+                    else:
+                        values[key] = float(val)
+                except ValueError:
+                    raise ValueError(f"bad value in budget item {part!r}") from None
+        return cls(**values)

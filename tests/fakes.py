@@ -1,0 +1,95 @@
+"""Test doubles: a toy proof environment and a scripted tactic generator.
+
+The toy environment's goals are natural numbers written as `⊢ n`; a statement `theorem t : n` starts at n.
+Tactics: `dec` (n -> n-1), `half` (n -> n/2, even n only), `split` (n -> two goals n-1 and 0, the main goal
+first), `zero` (closes the goal 0), `same` (no progress), anything else is an error. `check` replays the
+tactics from the statement, so it accepts exactly the scripts that really close the goal.
+"""
+from __future__ import annotations
+
+from prover.generate.base import Candidate, GeneratorStats, GoalRequest
+from prover.lean.protocol import CheckResult, DeclResult, LeanError, ProofState, TacticResult
+
+
+class ToyEnv:
+    def __init__(self, lie_in_check: bool = False):
+        self.states: list[tuple[int, ...]] = []
+        self.lie_in_check = lie_in_check
+        self.calls = 0
+        self.checks: list[str] = []
+
+    @staticmethod
+    def _pp(goals: tuple[int, ...]) -> tuple[str, ...]:
+        return tuple(f"⊢ {g}" for g in goals)
+
+    def _new(self, goals: tuple[int, ...]) -> ProofState:
+        self.states.append(goals)
+        return ProofState(len(self.states) - 1, self._pp(goals))
+
+    def start(self, statement: str, heartbeats=None, timeout=None) -> ProofState:
+        try:
+            n = int(statement.split(":", 1)[1].replace(":= by sorry", "").strip())
+        except (IndexError, ValueError):
+            raise LeanError(f"cannot parse {statement!r}") from None
+        return self._new((n,))
+
+    @staticmethod
+    def step(goals: tuple[int, ...], tactic: str) -> tuple[int, ...] | None:
+        g, rest = goals[0], goals[1:]
+        if tactic == "dec" and g > 0:
+            return (g - 1, *rest)
+        if tactic == "half" and g > 0 and g % 2 == 0:
+            return (g // 2, *rest)
+        if tactic == "split" and g > 0:
+            return (g - 1, 0, *rest)
+        if tactic == "zero" and g == 0:
+            return rest
+        if tactic == "same":
+            return goals
+        return None
+
+    def run_tac(self, state, tactic: str, heartbeats=None, timeout=None) -> TacticResult:
+        self.calls += 1
+        sid = state.id if isinstance(state, ProofState) else state
+        goals = self.states[sid]
+        new = self.step(goals, tactic.strip())
+        if new is None:
+            return TacticResult(None, f"tactic {tactic!r} failed")
+        return TacticResult(self._new(new))
+
+    def check(self, code: str, statement=None, name=None, **kw) -> CheckResult:
+        self.checks.append(code)
+        head, _, body = code.partition(":= by\n")
+        goals = (int(head.split(":", 1)[1].strip()),)
+        for tac in body.split("\n"):
+            if tac.strip():
+                new = self.step(goals, tac.strip()) if goals else None
+                if new is None:
+                    goals = (-1,)
+                    break
+                goals = new
+        sound = goals == () and not self.lie_in_check
+        return CheckResult(sound, (DeclResult(name or "t", sound, sound, sound, statement_matches=True),))
+
+
+class ScriptedGenerator:
+    """Proposes, for a goal list whose main goal is `⊢ n`, the tactics `table[n]` (or `default`)."""
+
+    name = "scripted"
+
+    def __init__(self, table: dict[int, list[tuple[str, float]]] | None = None,
+                 default: list[tuple[str, float]] | None = None):
+        self.table = table or {}
+        self.default = default or []
+        self.stats = GeneratorStats()
+        self.batches: list[int] = []
+
+    def generate(self, requests: list[GoalRequest], num_samples: int) -> list[list[Candidate]]:
+        self.stats.calls += 1
+        self.batches.append(len(requests))
+        out = []
+        for r in requests:
+            main = int(r.goals[0].removeprefix("⊢ ")) if r.goals else None
+            cands = [Candidate(t, lp, 1) for t, lp in self.table.get(main, self.default)]
+            out.append(sorted(cands, key=lambda c: -c.logprob)[:num_samples])
+        return out

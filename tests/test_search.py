@@ -1,0 +1,125 @@
+"""The search graph and the best-first loop, on a toy environment (no Lean)."""
+from __future__ import annotations
+
+import pytest
+
+from fakes import ScriptedGenerator, ToyEnv
+from prover.search import BestFirstSearch, Budget, SearchTree, Status, proof_text
+
+
+def test_status_propagates_proved_to_the_root_and_proof_is_extracted():
+    t = SearchTree(("⊢ 2",), 0)
+    a, _ = t.add_edge(t.root, "dec", ("⊢ 1",), 1, -0.5)
+    b, _ = t.add_edge(a.dst, "dec", ("⊢ 0",), 2, -0.5)
+    assert not t.proved
+    t.add_edge(b.dst, "zero", (), 3, -0.1)
+    assert t.proved and a.dst.status is Status.PROVED
+    assert t.proof() == ["dec", "dec", "zero"]
+
+
+def test_failure_propagates_only_when_every_child_failed():
+    t = SearchTree(("⊢ 3",), 0)
+    a, _ = t.add_edge(t.root, "x", ("⊢ a",), 1, -1.0)
+    b, _ = t.add_edge(t.root, "y", ("⊢ b",), 2, -1.0)
+    t.mark_expanded(t.root)
+    t.mark_expanded(a.dst)  # no children: fails at once
+    assert a.dst.status is Status.FAILED and t.root.status is Status.OPEN
+    t.mark_expanded(b.dst)
+    assert t.failed
+
+
+def test_transposition_shares_a_node_and_keeps_the_better_priority():
+    t = SearchTree(("⊢ 4",), 0)
+    a, new_a = t.add_edge(t.root, "half", ("⊢ 2",), 1, -3.0)
+    mid, _ = t.add_edge(t.root, "dec", ("⊢ 3",), 2, -0.1)
+    b, new_b = t.add_edge(mid.dst, "dec", ("⊢ 2",), 3, -0.1)
+    assert new_a and not new_b and a.dst is b.dst and len(t) == 3
+    assert b.dst.cum_logprob == pytest.approx(-0.2) and b.dst.depth == 2
+    assert b.dst.state_id == 1  # the first Lean state that reached it
+
+
+def test_cycles_never_make_a_node_fail_or_loop_extraction():
+    t = SearchTree(("⊢ a",), 0)
+    e1, _ = t.add_edge(t.root, "go", ("⊢ b",), 1, -1.0)
+    t.add_edge(e1.dst, "back", ("⊢ a",), 2, -1.0)  # a -> b -> a
+    t.mark_expanded(t.root)
+    t.mark_expanded(e1.dst)
+    assert t.root.status is Status.OPEN  # not a failure we saw
+    t.add_edge(e1.dst, "close", (), 3, -1.0)
+    assert t.proof() == ["go", "close"]
+
+
+def test_length_normalisation_prefers_deep_confident_paths():
+    plain, norm = SearchTree(("⊢ r",), 0, 0.0), SearchTree(("⊢ r",), 0, 1.0)
+    for t in (plain, norm):
+        x, _ = t.add_edge(t.root, "a", ("⊢ x",), 1, -1.0)
+        t.add_edge(x.dst, "b", ("⊢ y",), 2, -1.0)
+        t.add_edge(t.root, "c", ("⊢ z",), 3, -1.5)
+        t.root.expanded = x.dst.expanded = True
+    assert [n.goals for n in plain.open_frontier()] == [("⊢ z",), ("⊢ y",)]  # -1.5 beats -2
+    assert [n.goals for n in norm.open_frontier()] == [("⊢ y",), ("⊢ z",)]  # -2 / 2 beats -1.5 / 1
+
+
+def test_search_finds_a_multi_step_proof_by_priority_and_verifies_it():
+    env = ToyEnv()
+    gen = ScriptedGenerator({0: [("zero", -0.1)]}, default=[("dec", -0.2), ("same", -0.01), ("bogus", -0.05)])
+    res = BestFirstSearch(env, gen, Budget(max_expansions=50)).search("theorem t : 3 := by sorry", "t")
+    assert res.status == "proved" and res.verified
+    assert res.proof == ["dec", "dec", "dec", "zero"]
+    assert res.proof_text == proof_text("theorem t : 3", res.proof)
+    assert env.checks == [res.proof_text]  # the final text went through check
+    assert res.expansions_to_proof == res.expansions == 4
+    assert res.tactic_calls == env.calls
+
+
+def test_multiple_goals_are_one_state_and_tactics_act_on_the_main_goal():
+    env = ToyEnv()
+    gen = ScriptedGenerator({2: [("split", -0.1)], 0: [("zero", -0.1)]}, default=[("dec", -1.0)])
+    res = BestFirstSearch(env, gen, Budget(max_expansions=20)).search("theorem t : 2", "t")
+    assert res.status == "proved"
+    assert res.proof == ["split", "dec", "zero", "zero"]  # 2 -> [1, 0] -> [0, 0] -> [0] -> []
+
+
+def test_the_budget_stops_the_search():
+    env = ToyEnv()
+    gen = ScriptedGenerator(default=[("dec", -0.1)])  # never closes: no `zero`
+    res = BestFirstSearch(env, gen, Budget(max_expansions=5)).search("theorem t : 100", "t")
+    assert res.status == "budget" and res.stop_reason == "max_expansions" and res.expansions == 5
+    res = BestFirstSearch(env, gen, Budget(max_expansions=10_000, wall_seconds=0.0)).search("theorem t : 100", "t")
+    assert res.status == "budget" and res.stop_reason == "wall_seconds"
+
+
+def test_exhausted_search_space_is_a_failure_not_a_budget_stop():
+    env = ToyEnv()
+    gen = ScriptedGenerator(default=[("half", -0.1)])  # 6 -> 3 -> stuck
+    res = BestFirstSearch(env, gen, Budget(max_expansions=50)).search("theorem t : 6", "t")
+    assert res.status == "failed" and res.expansions == 2 and res.proof is None
+
+
+def test_a_proof_refused_by_the_final_check_is_never_reported():
+    env = ToyEnv(lie_in_check=True)  # the tree thinks it is proved; the re-check says no
+    gen = ScriptedGenerator({0: [("zero", -0.1)]}, default=[("dec", -0.1)])
+    res = BestFirstSearch(env, gen, Budget()).search("theorem t : 1", "t")
+    assert res.status == "failed" and not res.verified and res.proof is None
+    assert res.rejected and res.rejected[0]["tactics"] == ["dec", "zero"]
+    assert "refused" in res.error
+
+
+def test_a_statement_lean_rejects_is_an_error_row():
+    res = BestFirstSearch(ToyEnv(), ScriptedGenerator(), Budget()).search("theorem t : oops", "t")
+    assert res.status == "error" and "statement rejected" in res.error
+
+
+def test_expand_batch_sends_several_open_nodes_to_the_generator_at_once():
+    env = ToyEnv()
+    gen = ScriptedGenerator(default=[("dec", -1.0), ("split", -1.0)])
+    BestFirstSearch(env, gen, Budget(max_expansions=12, expand_batch=4)).search("theorem t : 9", "t")
+    assert max(gen.batches) == 4 and sum(gen.batches) == 12
+
+
+def test_budget_parse():
+    b = Budget.parse("max_expansions=7, wall_seconds=2.5,lean_seconds=none")
+    assert (b.max_expansions, b.wall_seconds, b.lean_seconds) == (7, 2.5, None)
+    assert Budget.parse("lean_seconds=30").lean_seconds == 30.0
+    with pytest.raises(ValueError, match="bogus"):
+        Budget.parse("bogus=1")
