@@ -1,0 +1,1 @@
+"""Running a benchmark: the search loop (runner), the run manifest, the results file and the report."""

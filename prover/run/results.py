@@ -1,0 +1,178 @@
+"""The results file of a run: `results.jsonl`, one JSON row per theorem, appended as each theorem finishes.
+
+Rows are written with flush + fsync, so a run that is killed loses no finished theorem; at worst the last
+line is cut short mid-write. Readers skip such a line, and `ResultsWriter` drops it before appending, so
+`--resume` (which re-runs every theorem not in `finished_names`) leaves a clean file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Iterator
+
+RESULTS_NAME = "results.jsonl"
+STATUSES = ("proved", "failed", "budget", "error")
+FINISHED_STATUSES = frozenset(STATUSES)  # a row with one of these is a finished theorem for --resume
+
+
+@dataclass
+class TheoremResult:
+    """One theorem's outcome.
+
+    status: "proved" | "failed" (search space exhausted) | "budget" (budget ran out) | "error" (could not
+    start: bad statement, Lean error; `error` says why). `proof` is the tactic script after `:= by`,
+    `proof_text` the full theorem text that Lean's kernel re-checked, `verified` whether it passed.
+    Fields a newer writer adds land in `extra` and are written back unchanged.
+    """
+
+    name: str
+    category: str
+    status: str
+    proof: str | None = None
+    proof_text: str | None = None
+    verified: bool = False
+    generator: str = ""
+    expansions: int = 0
+    expansions_to_proof: int | None = None
+    tactic_calls: int = 0
+    nodes: int = 0
+    lean_seconds: float = 0.0
+    model_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    seconds_to_proof: float | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"{self.name}: status {self.status!r} is not one of {STATUSES}")
+
+    @property
+    def proved(self) -> bool:
+        return self.status == "proved"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        extra = d.pop("extra")
+        for k, v in extra.items():
+            d.setdefault(k, v)
+        return d
+
+    def to_json(self) -> str:
+        """One line of JSON (no newline)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TheoremResult":
+        known = {f.name for f in fields(cls)} - {"extra"}
+        kw = {k: v for k, v in d.items() if k in known}
+        extra = {k: v for k, v in d.items() if k not in known and k != "extra"}
+        if isinstance(d.get("extra"), dict):
+            extra.update(d["extra"])
+        for k in ("expansions", "tactic_calls", "nodes"):
+            if kw.get(k) is not None:
+                kw[k] = int(kw[k])
+        if kw.get("expansions_to_proof") is not None:
+            kw["expansions_to_proof"] = int(kw["expansions_to_proof"])
+        for k in ("lean_seconds", "model_seconds", "wall_seconds", "seconds_to_proof"):
+            if kw.get(k) is not None:
+                kw[k] = float(kw[k])
+        if "verified" in kw:
+            kw["verified"] = bool(kw["verified"])
+        return cls(**kw, extra=extra)
+
+    @classmethod
+    def from_json(cls, s: str | bytes | dict) -> "TheoremResult":
+        """From a JSON line (or an already parsed dict)."""
+        return cls.from_dict(s if isinstance(s, dict) else json.loads(s))
+
+
+def _drop_partial_tail(path: Path) -> int:
+    """Cut a last line that has no newline (a write interrupted by a kill). Returns the bytes dropped."""
+    if not path.is_file():
+        return 0
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        # find the last newline, reading backwards in blocks
+        pos, keep = size, 0
+        while pos > 0:
+            step = min(1 << 16, pos)
+            pos -= step
+            f.seek(pos)
+            block = f.read(step)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                keep = pos + i + 1
+                break
+        f.truncate(keep)
+        f.flush()
+        os.fsync(f.fileno())
+        return size - keep
+
+
+class ResultsWriter:
+    """Appends one JSON line per finished theorem to `path`, flushed and fsynced before `write` returns.
+
+    Opening an existing file keeps its rows (for --resume) but drops an incomplete last line first, so the
+    next row does not get glued onto it.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.dropped_bytes = _drop_partial_tail(self.path)
+        self._f = open(self.path, "a", encoding="utf-8")
+
+    def write(self, result: TheoremResult | dict) -> None:
+        row = result if isinstance(result, TheoremResult) else TheoremResult.from_dict(result)
+        self._f.write(row.to_json() + "\n")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+
+    def __enter__(self) -> "ResultsWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def iter_results(path: str | os.PathLike) -> Iterator[TheoremResult]:
+    """Rows in file order. A bad last line (a run killed mid-write) is skipped silently; a bad line
+    elsewhere is skipped with a warning."""
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    # the text after the final "\n" is "" for a complete file, else the cut-short last line
+    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
+    for i, raw in enumerate(lines):
+        if not raw.strip():
+            continue
+        try:
+            yield TheoremResult.from_json(raw.decode("utf-8"))
+        except (ValueError, TypeError, UnicodeDecodeError) as e:
+            if i != last:
+                warnings.warn(f"{path}:{i + 1}: skipping a bad results row ({type(e).__name__}: {e})",
+                              stacklevel=2)
+
+
+def read_results(path: str | os.PathLike) -> dict[str, TheoremResult]:
+    """`{name: row}` from a results file; a later row for the same name replaces an earlier one."""
+    return {r.name: r for r in iter_results(path)}
+
+
+def finished_names(path: str | os.PathLike) -> set[str]:
+    """Names of theorems with a finished row (any status in FINISHED_STATUSES); empty if no file yet."""
+    if not Path(path).is_file():
+        return set()
+    return {name for name, r in read_results(path).items() if r.status in FINISHED_STATUSES}
