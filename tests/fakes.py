@@ -8,7 +8,8 @@ tactics from the statement, so it accepts exactly the scripts that really close 
 from __future__ import annotations
 
 from prover.generate.base import Candidate, GeneratorStats, GoalRequest
-from prover.lean.protocol import CheckResult, DeclResult, LeanError, ProofState, TacticResult
+from prover.lean.protocol import (CheckResult, DeclResult, LeanError, ProofState, TacticResult,
+                                  normalize_statement)
 
 
 class ToyEnv:
@@ -28,7 +29,7 @@ class ToyEnv:
 
     def start(self, statement: str, heartbeats=None, timeout=None) -> ProofState:
         try:
-            n = int(statement.split(":", 1)[1].replace(":= by sorry", "").strip())
+            n = int(normalize_statement(statement).split(":", 1)[1].strip())
         except (IndexError, ValueError):
             raise LeanError(f"cannot parse {statement!r}") from None
         return self._new((n,))
@@ -93,3 +94,17 @@ class ScriptedGenerator:
             cands = [Candidate(t, lp, 1) for t, lp in self.table.get(main, self.default)]
             out.append(sorted(cands, key=lambda c: -c.logprob)[:num_samples])
         return out
+
+
+def toy_generator(spec: str = "scripted") -> ScriptedGenerator:
+    """A generator that proves every toy theorem `n` by `dec`s and `zero` (used across processes by Ray)."""
+    gen = ScriptedGenerator({0: [("zero", -0.1)]}, default=[("dec", -0.2), ("bogus", -0.1)])
+    gen.name = spec
+    return gen
+
+
+def weak_generator(spec: str = "weak") -> ScriptedGenerator:
+    """Only `zero`: proves the toy theorem 0 and nothing else (a baseline to compare with)."""
+    gen = ScriptedGenerator({0: [("zero", -0.1)]})
+    gen.name = spec
+    return gen

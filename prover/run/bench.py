@@ -1,0 +1,50 @@
+"""Benchmark files: JSONL rows with a theorem `name` and its statement, read with errors that name the line."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+STATEMENT_FIELDS = ("core_statement", "statement", "formal_statement")
+
+
+class BenchError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    statement: str  # `theorem name binders : type` (a trailing `:= by sorry` is allowed)
+    category: str = ""
+    preludes: tuple[str, ...] = ()  # names of prelude definitions the statement uses (see data/*/prelude.lean)
+
+
+def load_bench(path: str | Path, field: str | None = None) -> list[Problem]:
+    """Rows need `name` and a statement (`core_statement`, `statement` or `formal_statement`, or `field`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BenchError(f"benchmark file not found: {path}")
+    problems, seen = [], set()
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BenchError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not row["name"]:
+            raise BenchError(f"{path}:{i}: a row needs a non-empty string `name`")
+        keys = (field,) if field else STATEMENT_FIELDS
+        stmt = next((row[k] for k in keys if isinstance(row.get(k), str) and row[k].strip()), None)
+        if stmt is None:
+            raise BenchError(f"{path}:{i}: row {row['name']!r} has no statement (one of {', '.join(keys)})")
+        if row["name"] in seen:
+            raise BenchError(f"{path}:{i}: duplicate name {row['name']!r}")
+        seen.add(row["name"])
+        pre = row.get("prelude") or []
+        problems.append(Problem(row["name"], stmt, str(row.get("category", "")),
+                                tuple(map(str, pre)) if isinstance(pre, list) else (str(pre),)))
+    if not problems:
+        raise BenchError(f"{path}: no problems")
+    return problems
