@@ -108,3 +108,22 @@ def weak_generator(spec: str = "weak") -> ScriptedGenerator:
     gen = ScriptedGenerator({0: [("zero", -0.1)]})
     gen.name = spec
     return gen
+
+
+class GoalScriptGenerator:
+    """For real Lean goals: proposes the tactics of the first rule whose text occurs in the main goal."""
+
+    def __init__(self, rules: list[tuple[str, list[tuple[str, float]]]], name: str = "goal-script"):
+        self.rules, self.name = rules, name
+        self.stats = GeneratorStats()
+        self.seen: list[str] = []
+
+    def generate(self, requests: list[GoalRequest], num_samples: int) -> list[list[Candidate]]:
+        self.stats.calls += 1
+        out = []
+        for r in requests:
+            main = r.goals[0] if r.goals else ""
+            self.seen.append(main)
+            tactics = next((tacs for pat, tacs in self.rules if pat in main), [])
+            out.append(sorted((Candidate(t, lp, 1) for t, lp in tactics), key=lambda c: -c.logprob))
+        return out

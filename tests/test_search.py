@@ -123,3 +123,12 @@ def test_budget_parse():
     assert Budget.parse("lean_seconds=30").lean_seconds == 30.0
     with pytest.raises(ValueError, match="bogus"):
         Budget.parse("bogus=1")
+
+
+def test_states_that_would_crash_lean_are_recognised():
+    from prover.search.hazards import crashes_lean
+
+    assert crashes_lean(["⊢ ((4032064 + 2 ^ 2008) ^ 2 + 2 ^ (4032064 + 2 ^ 2008)) % 10 = 6"])
+    assert crashes_lean(["x : Nat\n⊢ 3 ^ (2 ^ 40) = x"])
+    assert not crashes_lean(["⊢ 2 ^ 2010 % 10 = 4", "k : Nat\n⊢ (k ^ 2 + 2 ^ k) % 10 = 6"])
+    assert not crashes_lean(["⊢ 2 ^ (3 * 1000) % 7 = 1", "⊢ 5 ^ 100 % 7 = 2", "⊢ x ^ (n + 1) = x * x ^ n"])

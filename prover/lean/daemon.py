@@ -106,6 +106,13 @@ class Daemon:
             return list(srv.tactics_of(int(a["state"])))
         if op == "stats":
             return asdict(srv.stats())
+        if op == "clear":
+            # Only a sole client may drop the server's states; with others connected it would drop theirs.
+            with self.lock:
+                sole = self.users[id(srv)] == 1
+                if sole:
+                    srv.clear()
+            return {"cleared": sole}
         if op == "shutdown":
             self.stop.set()
             return {"stopping": True}
@@ -189,7 +196,9 @@ class RemoteLeanServer:
         return Stats(**self._call("stats"))
 
     def clear(self) -> None:
-        """States are cleared by the daemon when this connection closes."""
+        """Drop this client's proof states now if it is the server's only client (a long run calls this
+        between theorems); otherwise the daemon clears them when the last connection closes."""
+        self._call("clear")
 
     def close(self) -> None:
         try:

@@ -66,10 +66,16 @@ class RunConfig:
 # ---------------------------------------------------------------------------------------------- one theorem
 def prove_problem(env: ProofEnv, generator: TacticGenerator, problem: Problem, budget: Budget) -> TheoremResult:
     """Search one theorem; the result row of `results.jsonl`."""
+    restarts_before = getattr(env, "restarts", 0)
     res = BestFirstSearch(env, generator, budget).search(problem.statement, problem.name)
-    extra: dict[str, Any] = {"stop_reason": res.stop_reason}
+    extra: dict[str, Any] = {"stop_reason": res.stop_reason, "slowest_tactic": res.slowest_tactic}
     if res.rejected:
         extra["rejected_proofs"] = res.rejected
+    if res.hazards:
+        extra["hazard_states"] = res.hazards
+    restarts = getattr(env, "restarts", 0) - restarts_before
+    if isinstance(restarts, int) and restarts > 0:
+        extra["lean_restarts"] = restarts
     return TheoremResult(
         name=problem.name, category=problem.category, status=res.status,
         proof="\n".join(res.proof) if res.proof else None, proof_text=res.proof_text, verified=res.verified,

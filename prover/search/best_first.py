@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..generate.base import GoalRequest, TacticGenerator
 from ..lean.protocol import CheckResult, LeanError, ProofState, TacticResult, normalize_statement
 from .budget import Budget
+from .hazards import crashes_lean
 from .tree import SearchTree, Status
 
 
@@ -44,6 +45,8 @@ class SearchResult:
     seconds_to_proof: float | None = None
     error: str | None = None
     stop_reason: str = ""
+    hazards: int = 0  # states dropped because tactics on them crash Lean
+    slowest_tactic: tuple[str, float] | None = None  # (tactic, seconds): where a slow search went
     rejected: list[dict] = field(default_factory=list)  # proofs found in the tree that Lean's re-check refused
 
 
@@ -130,10 +133,16 @@ class BestFirstSearch:
                     tl = time.monotonic()
                     out = self.env.run_tac(node.state_id, cand.tactic, heartbeats=b.tactic_heartbeats,
                                            timeout=b.tactic_timeout)
-                    res.lean_seconds += time.monotonic() - tl
+                    dt = time.monotonic() - tl
+                    res.lean_seconds += dt
                     res.tactic_calls += 1
+                    if res.slowest_tactic is None or dt > res.slowest_tactic[1]:
+                        res.slowest_tactic = (cand.tactic, round(dt, 3))
                     if out.state is None or tuple(out.state.goals) == node.goals:
                         continue  # an error, or no progress
+                    if crashes_lean(out.state.goals):
+                        res.hazards += 1  # expanding it would crash Lean (see hazards.py): a dead end
+                        continue
                     tree.add_edge(node, cand.tactic, tuple(out.state.goals), out.state.id, cand.logprob,
                                   cand.source)
                     if tree.proved and res.expansions_to_proof is None:
