@@ -285,6 +285,8 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
     elif cfg.model and "://" not in cfg.model:
         model_path = cfg.model
 
+    if "hf" in cfg.generator.split("+") and generator is None:
+        _share_cpu_with_lean(cfg.workers if not cfg.ray_address else 0)
     # Fail on configuration errors before paying for Lean's start-up.
     gen = generator or build_generator(cfg.generator, model_path or cfg.model, cfg.gen_options)
     base_gen = None
@@ -332,6 +334,17 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
     print(table)
     print(f"results: {out / RESULTS_NAME}\nreport:  {report}\nplot:    {plot}\nproofs:  {out / 'proofs.lean'}")
     return {"rows": rows, "baseline_rows": base_rows, "report": report, "out": out}
+
+
+def _share_cpu_with_lean(lean_processes: int) -> None:
+    """On a CPU, leave one core per Lean server: torch's default of all cores fights Lean for them, and on
+    2 cores one generation took 38-86 s with 2 threads against 7.6 s with 1 (scripts/bench_generate.py)."""
+    import os
+
+    import torch
+
+    if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - lean_processes))
 
 
 def close_envs(envs: Sequence[Any]) -> None:
