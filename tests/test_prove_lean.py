@@ -96,3 +96,40 @@ def test_openai_generator_against_a_local_compatible_server_proves_a_theorem(lea
         srv.close()
     assert res.status == "proved" and res.proof == ["omega"] and res.verified
     assert srv.bodies and srv.bodies[0]["n"] == 2 and "[GOAL]" in srv.bodies[0]["prompt"][0]
+
+
+def test_a_tiny_model_trained_in_the_test_drives_the_hf_generator_to_a_proof(lean):
+    """No download: a 2-layer Llama with the bundled tokenizer learns `omega` after [PROOFSTEP] in a few
+    steps, then proves a theorem through HFGenerator, best-first search and Lean's check."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from prover.generate import format_example
+    from prover.generate.hf import HFGenerator
+    from prover.generate.models import default_model_path
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model = LlamaForCausalLM(cfg)
+    goals = ["a b : Nat\n⊢ a + b = b + a", "x : Nat\nh : x < 3\n⊢ x < 5", "n : Nat\n⊢ n * 2 = n + n"]
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-2)
+    for _ in range(60):
+        for g in goals:
+            prompt, completion = format_example([g], "omega")
+            p = tok(prompt, add_special_tokens=False).input_ids
+            c = tok(completion, add_special_tokens=False).input_ids + [tok.eos_token_id]
+            ids = torch.tensor([p + c])
+            labels = torch.tensor([[-100] * len(p) + c])
+            loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+    model.eval()
+    gen = HFGenerator(model=model, tokenizer=tok, max_new_tokens=8, temperature=0.7)
+    res = BestFirstSearch(lean, gen, Budget(max_expansions=3, samples_per_expansion=4)).search(
+        "theorem add_comm' (p q : Nat) : p + q = q + p", "add_comm'")
+    assert res.status == "proved" and res.proof == ["omega"] and res.verified, (loss.item(), res)
+    assert gen.stats.calls >= 1 and res.model_seconds > 0
