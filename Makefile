@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test prove bench-lean daemon-start daemon-stop daemon-status check-data clean
+.PHONY: setup test prove bench-lean bench-generate daemon-start daemon-stop daemon-status check-data clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ check-data: setup
 
 bench-lean: setup
 	$(PY) scripts/bench_lean.py
+
+bench-generate: setup
+	$(PY) scripts/bench_generate.py
 
 daemon-start: setup
 	$(PY) -m prover.lean.daemon start --prelude data/minif2f_core/prelude.lean
