@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test prove bench-lean bench-generate daemon-start daemon-stop daemon-status check-data clean
+.PHONY: setup test prove train-iteration bench-lean bench-generate daemon-start daemon-stop daemon-status check-data clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,16 @@ PROVE_BUDGET ?= max_expansions=6,samples_per_expansion=4,wall_seconds=25
 PROVE_ARGS   ?= --gen-opt dtype=bfloat16
 prove: setup
 	$(PY) -m prover prove --bench $(BENCH) --out $(PROVE_OUT) --budget $(PROVE_BUDGET) --baseline --resume $(PROVE_ARGS)
+
+# One round of expert iteration (prove the pool, collect verified proofs, ZeRO-3 fine-tune, evaluate) into
+# iterations/NNN/; rerunning resumes an unfinished round, else starts the next. NPROC=2 trains on 2 processes.
+POOL         ?= data/train_pool/train_pool.jsonl
+ITER_DIR     ?= iterations
+NPROC        ?= 1
+TRAIN_BUDGET ?= max_expansions=6,samples_per_expansion=4,wall_seconds=25
+TRAIN_ARGS   ?=
+train-iteration: setup
+	$(PY) -m prover.train --pool $(POOL) --bench $(BENCH) --dir $(ITER_DIR) --budget $(TRAIN_BUDGET) --nproc $(NPROC) $(TRAIN_ARGS)
 
 # Every statement of the bundled valid split elaborates (with the prelude).
 check-data: setup
