@@ -1,0 +1,45 @@
+"""`python -m prover.train`: one round of expert iteration (see prover/train/iteration.py).
+
+    python -m prover.train --pool FILE --bench FILE --dir DIR [--model PATH] [--budget ...] [--nproc N] [--force]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..search import Budget
+from .iteration import IterationConfig, run_iteration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m prover.train", description=__doc__.splitlines()[0])
+    ap.add_argument("--pool", default=str(ROOT / "data" / "train_pool" / "train_pool.jsonl"))
+    ap.add_argument("--bench", default=str(ROOT / "data" / "minif2f_core" / "valid.jsonl"))
+    ap.add_argument("--dir", default="iterations", help="where iterations/NNN/ live")
+    ap.add_argument("--model", default=None, help="input model (default: the current accepted one)")
+    ap.add_argument("--generator", default="hf+fixed")
+    ap.add_argument("--budget", default=None, help="prove/eval budget, key=value,...")
+    ap.add_argument("--nproc", type=int, default=1, help="training processes on this machine")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--force", action="store_true", help="take the new model even if the benchmark says no")
+    ap.add_argument("--train-arg", action="append", default=[], help="extra trainer flag (repeatable)")
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    try:
+        cfg = IterationConfig(pool=Path(a.pool), bench=Path(a.bench), root=Path(a.dir), model=a.model,
+                              generator=a.generator, budget=Budget.parse(a.budget), nproc=a.nproc,
+                              workers=a.workers, force=a.force,
+                              train_args=[x for arg in a.train_arg for x in arg.split()],
+                              progress=not a.no_progress)
+        run_iteration(cfg)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""One expert-iteration round end to end (tiny model, 3-problem pool, tiny budget), and a killed round resuming."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from prover.search import Budget
+from prover.train import iteration as it
+
+pytestmark = pytest.mark.lean
+
+POOL = [("p_comm", "theorem p_comm (a b : Nat) : a + b = b + a := by sorry"),
+        ("p_lt", "theorem p_lt (n : Nat) (h : n < 3) : n < 5 := by sorry"),
+        ("p_four", "theorem p_four : 2 + 2 = 4 := by sorry")]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from prover.generate.models import default_model_path
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(default_model_path())
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    LlamaForCausalLM(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def write_pool(path: Path) -> Path:
+    path.write_text("".join(json.dumps({"name": n, "core_statement": s, "category": "toy"}) + "\n" for n, s in POOL))
+    return path
+
+
+def test_one_round_writes_every_artifact_and_a_killed_round_resumes(lean, tmp_path, tiny_model, monkeypatch):
+    pool = write_pool(tmp_path / "pool.jsonl")
+    cfg = it.IterationConfig(pool=pool, bench=pool, root=tmp_path / "iterations", model=str(tiny_model),
+                             generator="hf+fixed", budget=Budget(max_expansions=2, samples_per_expansion=2,
+                                                                 wall_seconds=30),
+                             train_args=["--max-steps", "2", "--lr", "1e-3", "--batch-size", "2"],
+                             gen_options={"max_new_tokens": 8}, progress=False)
+
+    # kill the round in the middle of training: prove and collect are recorded, train is not
+    import prover.train.launch as launch_mod
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(launch_mod, "launch", killed)
+    with pytest.raises(KeyboardInterrupt):
+        it.run_iteration(cfg, envs=[lean])
+    d = tmp_path / "iterations" / "001"
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["steps_done"] == ["prove", "collect"] and not m.get("finished")
+    prove_rows = (d / "prove" / "results.jsonl").read_text()
+    assert m["metrics"]["collect"]["proofs"] == 3  # the fixed tactics prove all three; Lean checked each
+    monkeypatch.undo()
+
+    m = it.run_iteration(cfg, envs=[lean])
+    assert (d / "prove" / "results.jsonl").read_text() == prove_rows  # not redone
+    assert m["steps_done"] == ["prove", "collect", "train", "evaluate"] and m["finished"]
+    assert m["metrics"]["train"]["world_size"] == 1 and m["metrics"]["train"]["steps"] == 2
+    for f in ("manifest.json", "report.md", "data/proofs.jsonl", "data/leandojo.json", "data/dataset",
+              "train/model/config.json", "train/train_metrics.json", "eval_before/results.jsonl",
+              "eval/results.jsonl"):
+        assert (d / f).exists(), f
+    ev = m["metrics"]["evaluate"]
+    assert ev["before"]["total"] == 3 and ev["after"]["total"] == 3
+    report = (d / "report.md").read_text()
+    assert "before" in report and "after" in report and ("Accepted" in report or "Not accepted" in report)
+    # the next call starts round 002 from the accepted model (or the same input model if not accepted)
+    assert it.iteration_dirs(tmp_path / "iterations") == [d]
+    from prover.generate.models import default_model_path
+
+    expected = str((d / "train" / "model").resolve()) if ev["accepted"] else str(default_model_path())
+    assert it.current_model(tmp_path / "iterations", None) == expected
