@@ -67,6 +67,8 @@ def test_one_round_writes_every_artifact_and_a_killed_round_resumes(lean, tmp_pa
     assert (d / "prove" / "results.jsonl").read_text() == prove_rows  # not redone
     assert m["steps_done"] == ["prove", "collect", "train", "evaluate"] and m["finished"]
     assert m["metrics"]["train"]["world_size"] == 1 and m["metrics"]["train"]["steps"] == 2
+    assert {"prove", "collect", "train", "evaluate", "evaluate_before", "evaluate_after"} <= set(m["step_seconds"])
+    assert "lean_start_seconds" not in m  # the caller's server: nothing started here
     for f in ("manifest.json", "report.md", "data/proofs.jsonl", "data/leandojo.json", "data/dataset",
               "train/model/config.json", "train/train_metrics.json", "eval_before/results.jsonl",
               "eval/results.jsonl"):
@@ -75,9 +77,45 @@ def test_one_round_writes_every_artifact_and_a_killed_round_resumes(lean, tmp_pa
     assert ev["before"]["total"] == 3 and ev["after"]["total"] == 3
     report = (d / "report.md").read_text()
     assert "before" in report and "after" in report and ("Accepted" in report or "Not accepted" in report)
+    assert "| train |" in report and "| evaluate: new model |" in report  # wall time per step
     # the next call starts round 002 from the accepted model (or the same input model if not accepted)
     assert it.iteration_dirs(tmp_path / "iterations") == [d]
     from prover.generate.models import default_model_path
 
     expected = str((d / "train" / "model").resolve()) if ev["accepted"] else str(default_model_path())
     assert it.current_model(tmp_path / "iterations", None) == expected
+
+
+def test_a_round_starts_one_lean_for_every_step_and_closes_it(tmp_path, monkeypatch):
+    """No real Lean: the steps that need one (prove, collect, both evaluations) get the same server, started once
+    with the pool's and the benchmark's preludes (each once), and the round closes it."""
+    import prover.run.runner as runner
+
+    started, closed = [], []
+
+    class Env:
+        def close(self):
+            closed.append(self)
+
+    def start(n, preludes, imports):
+        started.append((n, list(preludes)))
+        return [Env() for _ in range(n)]
+
+    monkeypatch.setattr(runner, "start_lean_servers", start)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for sub, text in (("a", "def x := 1"), ("b", "def x := 1")):
+        (tmp_path / sub / "prelude.lean").write_text(text)
+    cfg = it.IterationConfig(pool=tmp_path / "a" / "pool.jsonl", bench=tmp_path / "b" / "bench.jsonl")
+    lean = it.SharedLean(cfg)
+    first = lean.envs()
+    assert lean.envs() is first and lean.envs()[0] is first[0]
+    assert started == [(1, ["def x := 1"])]  # the same prelude text beside both files: added once
+    lean.close()
+    assert closed == first
+    (tmp_path / "b" / "prelude.lean").write_text("def y := 2")
+    assert it.round_preludes(cfg) == ["def x := 1", "def y := 2"]
+    given = it.SharedLean(cfg, envs=[Env()])
+    given.envs()
+    given.close()
+    assert len(started) == 1 and len(closed) == 1  # the caller's servers are neither started nor closed here

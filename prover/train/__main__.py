@@ -1,6 +1,7 @@
 """`python -m prover.train`: one round of expert iteration (see prover/train/iteration.py).
 
     python -m prover.train --pool FILE --bench FILE --dir DIR [--model PATH] [--budget ...] [--nproc N] [--force]
+                           [--gen-opt KEY=VALUE ...] [--train-arg "--epochs 3 --lr 5e-5" ...]
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..__main__ import _parse_value
 from ..search import Budget
 from .iteration import IterationConfig, run_iteration
 
@@ -25,15 +27,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--nproc", type=int, default=1, help="training processes on this machine")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="take the new model even if the benchmark says no")
+    ap.add_argument("--gen-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="generator option for proving and evaluating, as for `python -m prover prove` "
+                         "(e.g. dtype=bfloat16, temperature=0.8)")
     ap.add_argument("--train-arg", action="append", default=[], help="extra trainer flag (repeatable)")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
     try:
+        gen_options = {}
+        for item in a.gen_opt:
+            key, sep, val = item.partition("=")
+            if not sep or not key.strip():
+                raise ValueError(f"bad --gen-opt {item!r}: expected KEY=VALUE")
+            gen_options[key.strip()] = _parse_value(val.strip())
         cfg = IterationConfig(pool=Path(a.pool), bench=Path(a.bench), root=Path(a.dir), model=a.model,
                               generator=a.generator, budget=Budget.parse(a.budget), nproc=a.nproc,
                               workers=a.workers, force=a.force,
                               train_args=[x for arg in a.train_arg for x in arg.split()],
-                              progress=not a.no_progress)
+                              gen_options=gen_options, progress=not a.no_progress)
         run_iteration(cfg)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

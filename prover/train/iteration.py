@@ -10,6 +10,11 @@ resumes at the first unfinished step without redoing or losing work.
       eval/              the benchmark with the new model
       report.md          before/after: pass rate, expansions to proof, proofs gained and lost; accepted or not
 
+One Lean server (with the preludes of the pool and of the benchmark) serves the whole round: it starts when a
+step first needs it (the embedded backend takes minutes to start) and is closed when the round ends; it idles
+while the trainer runs in its own processes. The manifest records the wall seconds of every step and of Lean's
+start-up, and report.md shows them.
+
 The new model becomes the current one (`iterations/current_model`) only if it proves more benchmark theorems,
 or as many with fewer expansions, or when `--force` is given.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -100,55 +106,79 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
                               model_path=model, argv=list(sys.argv), lean_version=None)
         m = {**base, "iteration": int(d.name), "input_model": model, "pool": {"path": str(cfg.pool),
              "sha256": sha256_file(cfg.pool)}, "eval_budget": asdict(cfg.eval_budget or cfg.budget),
-             "nproc": cfg.nproc, "steps_done": [], "metrics": {}}
+             "nproc": cfg.nproc, "gen_options": dict(cfg.gen_options), "train_args": list(cfg.train_args),
+             "steps_done": [], "metrics": {}}
         _write_manifest(d, m)
     model = m["input_model"]
     print(f"iteration {d.name}: input model {model}; steps done: {m['steps_done'] or 'none'}", file=sys.stderr)
+    lean = SharedLean(cfg, envs)
+    m.setdefault("step_seconds", {})
 
-    def done(step: str, **metrics: Any) -> None:
+    def done(step: str, t0: float, lean_before: float, **metrics: Any) -> None:
         m["steps_done"].append(step)
         m["metrics"][step] = metrics
+        # this step's own time: Lean's start-up (once per round) is recorded apart
+        m["step_seconds"][step] = round(time.monotonic() - t0 - (lean.start_seconds - lean_before), 1)
+        if lean.start_seconds:
+            m["lean_start_seconds"] = round(lean.start_seconds, 1)
         _write_manifest(d, m)
 
+    try:
+        _steps(cfg, root, d, m, model, lean, done)
+    finally:
+        lean.close()
+    m["finished"] = True
+    _write_manifest(d, m)
+    print((d / "report.md").read_text())
+    return m
+
+
+def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean: "SharedLean", done) -> None:
     pool = [p for p in load_bench(cfg.pool)]
     if "prove" not in m["steps_done"]:
+        t0, l0 = time.monotonic(), lean.start_seconds
         out = run(RunConfig(bench=cfg.pool, out=d / "prove", generator=cfg.generator, model=model,
                             budget=cfg.budget, resume=True, workers=cfg.workers, gen_options=cfg.gen_options,
-                            progress=cfg.progress, argv=list(sys.argv)), envs=envs)
-        done("prove", **{k: v for k, v in _pass(out["rows"]).items() if k != "proved_names"})
+                            progress=cfg.progress, argv=list(sys.argv)), envs=lean.envs())
+        done("prove", t0, l0, **{k: v for k, v in _pass(out["rows"]).items() if k != "proved_names"})
 
     if "collect" not in m["steps_done"]:
+        t0, l0 = time.monotonic(), lean.start_seconds
         rows = list(read_results(d / "prove" / "results.jsonl").values())
         prev = [p for p in iteration_dirs(root) if p.name < d.name]
         earlier = load_proofs(prev[-1] / "data" / "proofs.jsonl") if prev else []
-        env, own = _one_env(envs, cfg)
-        try:
-            kept, rejected = collect(env, pool, rows, source=d.name, earlier=earlier)
-        finally:
-            if own:
-                env.close()
+        kept, rejected = collect(lean.envs()[0], pool, rows, source=d.name, earlier=earlier)
         info = save(kept, d / "data")
         (d / "data" / "rejected.jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in rejected))
-        done("collect", **info, rejected=len(rejected))
+        done("collect", t0, l0, **info, rejected=len(rejected))
 
     if "train" not in m["steps_done"]:
+        t0, l0 = time.monotonic(), lean.start_seconds
         if m["metrics"]["collect"]["examples"] == 0:
-            done("train", skipped="no training examples")
+            done("train", t0, l0, skipped="no training examples")
         else:
             from .launch import launch
 
             launch(["--model", model, "--data", str(d / "data" / "dataset"), "--out", str(d / "train"),
                     *cfg.train_args], nproc=cfg.nproc)
             metrics = json.loads((d / "train" / "train_metrics.json").read_text())
-            done("train", **{k: metrics.get(k) for k in ("world_size", "steps", "tokens_per_second",
+            done("train", t0, l0, **{k: metrics.get(k) for k in ("world_size", "steps", "tokens_per_second",
                                                            "wall_seconds", "final_loss", "eval_loss")})
 
     if "evaluate" not in m["steps_done"]:
+        t0, l0 = time.monotonic(), lean.start_seconds
         new_model = d / "train" / "model"
         before = _previous_eval(root, d)
         if before is None:
-            before = _eval(cfg, model, d / "eval_before", envs)
-        after = _eval(cfg, str(new_model), d / "eval", envs) if new_model.is_dir() else before
+            tb, lb = time.monotonic(), lean.start_seconds
+            before = _eval(cfg, model, d / "eval_before", lean.envs())
+            m["step_seconds"]["evaluate_before"] = round(time.monotonic() - tb - (lean.start_seconds - lb), 1)
+        if new_model.is_dir():
+            ta, la = time.monotonic(), lean.start_seconds
+            after = _eval(cfg, str(new_model), d / "eval", lean.envs())
+            m["step_seconds"]["evaluate_after"] = round(time.monotonic() - ta - (lean.start_seconds - la), 1)
+        else:
+            after = before
         gained = sorted(set(after["proved_names"]) - set(before["proved_names"]))
         lost = sorted(set(before["proved_names"]) - set(after["proved_names"]))
         better = after["proved"] > before["proved"] or (
@@ -158,23 +188,51 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
         accepted = new_model.is_dir() and (better or cfg.force)
         if accepted:
             (root / CURRENT).write_text(str(new_model.resolve()) + "\n")
-        done("evaluate", before=before, after=after, gained=gained, lost=lost, accepted=accepted,
+        done("evaluate", t0, l0, before=before, after=after, gained=gained, lost=lost, accepted=accepted,
              forced=cfg.force and not better, output_model=model_fingerprint(new_model) if new_model.is_dir()
              else None)
         _write_report(d, m)
-    m["finished"] = True
-    _write_manifest(d, m)
-    print((d / "report.md").read_text())
-    return m
 
 
-def _one_env(envs: Sequence[Any] | None, cfg: IterationConfig) -> tuple[Any, bool]:
-    if envs:
-        return envs[0], False
-    from ..run.runner import start_lean_servers
+def round_preludes(cfg: IterationConfig) -> list[str]:
+    """The preludes beside the pool and beside the benchmark (once each: the bundled two are the same file)."""
+    texts: list[str] = []
+    for data in (cfg.pool, cfg.bench):
+        f = Path(data).parent / "prelude.lean"
+        if f.is_file() and f.read_text() not in texts:
+            texts.append(f.read_text())
+    return texts
 
-    prelude = Path(cfg.pool).parent / "prelude.lean"
-    return start_lean_servers(1, [prelude.read_text()] if prelude.is_file() else [], ("Lean",))[0], True
+
+class SharedLean:
+    """The round's Lean server(s): the caller's `envs`, or `cfg.workers` servers started on first use and closed
+    by `close()`. Every step borrows the same ones, so a round pays Lean's start-up once."""
+
+    def __init__(self, cfg: IterationConfig, envs: Sequence[Any] | None = None):
+        self.cfg = cfg
+        self._envs: list[Any] | None = list(envs) if envs else None
+        self._own = False
+        self.start_seconds = 0.0
+
+    def envs(self) -> list[Any]:
+        if self._envs is None:
+            from ..run.runner import start_lean_servers
+
+            print(f"starting {self.cfg.workers} Lean server(s) for the round (minutes on the embedded backend)...",
+                  file=sys.stderr)
+            t0 = time.monotonic()
+            self._envs = start_lean_servers(self.cfg.workers, round_preludes(self.cfg), ("Lean",))
+            self._own = True
+            self.start_seconds = time.monotonic() - t0
+        return self._envs
+
+    def close(self) -> None:
+        if self._own and self._envs:
+            from ..run.runner import close_envs
+
+            close_envs(self._envs)
+        if self._own:
+            self._envs, self._own = None, False
 
 
 def _eval(cfg: IterationConfig, model: str, out: Path, envs: Sequence[Any] | None) -> dict:
@@ -193,6 +251,10 @@ def _previous_eval(root: Path, d: Path) -> dict | None:
     return None
 
 
+def wall_of(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min ({seconds:.0f} s)"
+
+
 def _write_report(d: Path, m: dict) -> None:
     ev, mt = m["metrics"]["evaluate"], m["metrics"]
     b, a = ev["before"], ev["after"]
@@ -202,17 +264,40 @@ def _write_report(d: Path, m: dict) -> None:
         return f"{x['proved']}/{x['total']} ({100 * x['pass_rate']:.1f}%) | {'–' if e is None else f'{e:.2f}'}"
 
     tr = mt.get("train", {})
+    if tr.get("skipped"):
+        train_line = f"- Train: skipped ({tr['skipped']})"
+    else:
+        tps, fl, el = tr.get("tokens_per_second"), tr.get("final_loss"), tr.get("eval_loss")
+        train_line = (f"- Train: {tr.get('steps')} steps on {tr.get('world_size')} process(es), "
+                      f"{'–' if tps is None else f'{tps:.1f}'} tokens/s, final loss "
+                      f"{'–' if fl is None else f'{fl:.4f}'}, loss of the new model on the first examples "
+                      f"{'–' if el is None else f'{el:.4f}'}")
+    secs = m.get("step_seconds", {})
+
+    def wall(step: str) -> str:
+        x = secs.get(step)
+        return "–" if x is None else wall_of(x)
+
+    timing = ["| step | wall time |", "|---|---|"]
+    if m.get("lean_start_seconds"):
+        timing.append(f"| Lean start-up (once per round) | {wall_of(m['lean_start_seconds'])} |")
+    for step in ("prove", "collect", "train", "evaluate_before", "evaluate_after", "evaluate"):
+        if step in secs:
+            label = {"evaluate": "evaluate (total)", "evaluate_before": "evaluate: input model",
+                     "evaluate_after": "evaluate: new model"}.get(step, step)
+            timing.append(f"| {label} | {wall(step)} |")
     lines = [f"# Expert iteration {d.name}", "",
              f"Input model: `{m['input_model']}`", "",
              f"- Prove (training pool): {mt['prove']['proved']}/{mt['prove']['total']} proved",
              f"- Collect: {mt['collect']['proofs']} verified proofs, {mt['collect']['examples']} (state, tactic) "
              f"examples, {mt['collect']['rejected']} rejected",
-             f"- Train: {json.dumps(tr)}", "",
+             train_line, "",
              "| benchmark | proved (pass rate) | mean expansions to proof |", "|---|---|---|",
              f"| before | {fmt(b)} |", f"| after | {fmt(a)} |", "",
              f"Gained: {', '.join(ev['gained']) or '–'}. Lost: {', '.join(ev['lost']) or '–'}.", "",
              f"**{'Accepted' if ev['accepted'] else 'Not accepted'}**" +
              (" (forced)" if ev.get("forced") else "") +
              (": the new model is now the current one." if ev["accepted"] else
-              ": the input model stays current (pass `--force` to take the new one anyway).")]
+              ": the input model stays current (pass `--force` to take the new one anyway)."), "",
+             "Wall time per step (a resumed step counts only its last run):", "", *timing]
     (d / "report.md").write_text("\n".join(lines) + "\n")
