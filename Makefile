@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test prove train-iteration bench-lean bench-generate daemon-start daemon-stop daemon-status check-data clean
+.PHONY: setup test prove formalize train-iteration bench-lean bench-generate daemon-start daemon-stop daemon-status check-data clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,15 @@ PROVE_BUDGET ?= max_expansions=6,samples_per_expansion=4,wall_seconds=25
 PROVE_ARGS   ?= --gen-opt dtype=bfloat16
 prove: setup
 	$(PY) -m prover prove --bench $(BENCH) --out $(PROVE_OUT) --budget $(PROVE_BUDGET) --baseline --resume $(PROVE_ARGS)
+
+# Natural language -> Lean 4 statements for the informal statements of the bundled valid split, so the run
+# measures itself against the reference statements. Rerunning resumes; FORMALIZE_OUT=runs/other starts afresh;
+# FORMALIZE_IN may be any JSONL, a text file (a problem per paragraph) or a problem in quotes.
+FORMALIZE_IN   ?= data/minif2f_core/valid.jsonl
+FORMALIZE_OUT  ?= runs/formalize
+FORMALIZE_ARGS ?= --k 4 --repair-rounds 1 --gen-opt dtype=bfloat16
+formalize: setup
+	$(PY) -m autoform --input "$(FORMALIZE_IN)" --out $(FORMALIZE_OUT) --resume $(FORMALIZE_ARGS)
 
 # One round of expert iteration (prove the pool, collect verified proofs, ZeRO-3 fine-tune, evaluate) into
 # iterations/NNN/; rerunning resumes an unfinished round, else starts the next. NPROC=2 trains on 2 processes.

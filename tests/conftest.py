@@ -29,8 +29,18 @@ def _start_shared_server() -> None:
     """Start the session's Lean server in a thread, so its loading overlaps with the daemon's."""
     import threading
 
+    import os
+
     from prover.lean import LeanServer
 
+    if os.environ.get("PROVER_TEST_DAEMON"):  # development loops: reuse `make daemon-start`'s warm server
+        from prover.lean.daemon import find_daemon
+
+        remote = find_daemon([(DATA / "prelude.lean").read_text()])
+        if remote is not None:
+            _SHARED["server"], _SHARED["thread"] = remote, threading.Thread(target=lambda: None)
+            _SHARED["thread"].start()
+            return
     srv = LeanServer(preludes=[(DATA / "prelude.lean").read_text()], request_timeout=120, progress=False,
                      name="test-lean")
     _SHARED["server"] = srv

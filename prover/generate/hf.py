@@ -296,13 +296,17 @@ class HFGenerator:
             cfg = GenerationConfig(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, **common)
         extra = {} if self.mode == "beam" else \
             {"logits_processor": LogitsProcessorList([_TemperatureTopP(self.temperature, self.top_p)])}
-        stop = StoppingCriteriaList([_StopAtTacticEnd(self.tokenizer, ids.shape[1], self._break_mask)])
+        stop = StoppingCriteriaList([self._stopping(ids.shape[1])])
         out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache,
                                   generation_config=cfg, stopping_criteria=stop, **extra)
         gen = out[:, ids.shape[1]:]
         n_tokens = int((gen != self.pad_id).sum())
         texts = self.tokenizer.batch_decode(gen.tolist(), skip_special_tokens=True)
         return [texts[i * n:(i + 1) * n] for i in range(len(last))], n_tokens
+
+    def _stopping(self, prompt_len: int):
+        """When a generated row is finished: here, once it holds one whole tactic (subclasses stop elsewhere)."""
+        return _StopAtTacticEnd(self.tokenizer, prompt_len, self._break_mask)
 
     def _score_rows(self, prefix, rows: Sequence[tuple[int, list[int]]]) -> list[float]:
         """log p(cont | prompt b) for each (b, cont), b indexing the prefix's prompts: a teacher-forced pass over

@@ -21,7 +21,8 @@ class Problem:
 
 
 def load_bench(path: str | Path, field: str | None = None) -> list[Problem]:
-    """Rows need `name` and a statement (`core_statement`, `statement` or `formal_statement`, or `field`)."""
+    """Rows need `name` and a statement (`core_statement`, `statement` or `formal_statement`, or `field`).
+    A row whose statement field is present but null (nothing was formalized) is skipped."""
     path = Path(path)
     if not path.is_file():
         raise BenchError(f"benchmark file not found: {path}")
@@ -37,6 +38,8 @@ def load_bench(path: str | Path, field: str | None = None) -> list[Problem]:
             raise BenchError(f"{path}:{i}: a row needs a non-empty string `name`")
         keys = (field,) if field else STATEMENT_FIELDS
         stmt = next((row[k] for k in keys if isinstance(row.get(k), str) and row[k].strip()), None)
+        if stmt is None and any(k in row and row[k] is None for k in keys):
+            continue  # an explicit null: e.g. a problem `python -m autoform` could not formalize
         if stmt is None:
             raise BenchError(f"{path}:{i}: row {row['name']!r} has no statement (one of {', '.join(keys)})")
         if row["name"] in seen:
