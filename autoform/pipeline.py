@@ -4,8 +4,9 @@ For each problem:
 1. `k` samples from a few-shot prompt (nearest examples from data/, never the problem itself);
 2. each distinct statement is elaborated by Lean; while a problem has none that elaborates, its best failed
    attempts go back to the model with Lean's first error (`repair_rounds` rounds at most);
-3. statements that elaborate get flags: `vacuous` (hypotheses prove False; never chosen), `trivial` (closed
-   by a cheap tactic at once; kept, but loses ties);
+3. statements that elaborate get flags: `vacuous` (hypotheses prove False; never chosen), `copied_example`
+   (a prompt example's statement up to its name, which small models love to copy; never chosen), `trivial`
+   (closed by a cheap tactic at once; kept, but loses ties);
 4. the rest are grouped by Lean-proved equivalence; the chosen statement represents the group with the most
    samples behind it (self-consistency), non-trivial first on ties, then the most likely;
 5. with a reference statement, Lean tries to prove the chosen one equivalent to it, both directions;
@@ -27,10 +28,12 @@ from .lean_check import check_statement
 from .problems import InformalProblem
 from .prompt import STATEMENT_STOP, build_prompt, extract_statement
 from .sampler import TextSampler
-from .statement import StatementError, parse_statement
+from .statement import StatementError, normal_form, parse_statement
 
 PRELUDE_NAMES = {"Nat.Prime": r"\b(Nat\.)?Prime\b|\.Prime\b", "Nat.factorial": r"\bfactorial\b|\w!",
                  "Nat.choose": r"\bchoose\b", "Nat.digits": r"\bdigits\b"}
+# vacuous: its hypotheses contradict each other; copied_example: the statement of a prompt example, verbatim
+NEVER_CHOSEN = {"vacuous", "copied_example"}
 
 
 @dataclass
@@ -39,8 +42,8 @@ class FormalizeConfig:
     repair_rounds: int = 2  # re-prompts with Lean's error while nothing elaborates
     repair_width: int = 2  # failed attempts repaired per round
     repair_samples: int = 2  # samples per repair prompt
-    few_shot: int = 4  # examples in the prompt (fewer if the token budget runs out)
-    max_prompt_tokens: int = 1536
+    few_shot: int = 3  # examples in the prompt (fewer if the token budget runs out)
+    max_prompt_tokens: int = 768  # the prompt's KV cache is copied per sample and step: long prompts are slow
     flags: bool = True  # trivial / vacuous checks
     max_lean_checks: int = 12  # equivalence searches spent on grouping per problem
     back_translate: bool = False
@@ -63,6 +66,7 @@ class CandidateRecord:
 class _Work:
     problem: InformalProblem
     examples: list[str]
+    example_forms: set[str] = field(default_factory=set)  # normal forms of the prompt's example statements
     prompt_examples: int = 0
     candidates: list[CandidateRecord] = field(default_factory=list)
     repairs_used: int = 0
@@ -89,6 +93,7 @@ class Formalizer:
                                     self.cfg.max_prompt_tokens, failed, error)
         if failed is None:
             w.examples = [e.name for e in exs[:used]]
+            w.example_forms = {normal_form(parse_statement(e.statement)) for e in exs[:used]}
             w.prompt_examples = used
         return prompt
 
@@ -120,12 +125,14 @@ class Formalizer:
                 c.error = "no statement in the completion"
                 continue
             try:
-                parse_statement(c.statement)
+                form = normal_form(parse_statement(c.statement))
             except StatementError as e:
                 c.error = str(e)
                 continue
             v = check_statement(self.env, c.statement, flags=self.cfg.flags)
             c.elaborates, c.error, c.flags = v.elaborates, v.error, v.flags
+            if form in w.example_forms:  # a small model's favourite answer: another problem's statement
+                c.flags.append("copied_example")
         w.t_lean += time.monotonic() - t0
 
     # ---- the whole batch ----------------------------------------------------------------------------------
@@ -162,7 +169,7 @@ class Formalizer:
     def _select(self, w: _Work) -> dict:
         t0 = time.monotonic()
         p = w.problem
-        usable = sorted((c for c in w.ok() if "vacuous" not in c.flags), key=lambda c: (-c.count, -c.logprob))
+        usable = sorted((c for c in w.ok() if not set(c.flags) & NEVER_CHOSEN), key=lambda c: (-c.count, -c.logprob))
         stmts = [parse_statement(c.statement) for c in usable]
         groups = group_statements(self.equiv, stmts, self.cfg.max_lean_checks) if stmts else []
         for gi, g in enumerate(groups):
@@ -179,7 +186,8 @@ class Formalizer:
                      "repair_rounds_used": w.repairs_used, "examples": w.examples,
                      "samples": sum(c.count for c in w.candidates),
                      "elaborated": len(w.ok()), "vacuous": sum("vacuous" in c.flags for c in w.candidates),
-                     "trivial": sum("trivial" in c.flags for c in w.candidates)}
+                     "trivial": sum("trivial" in c.flags for c in w.candidates),
+                     "copied_example": sum("copied_example" in c.flags for c in w.candidates)}
         if groups:
             best = min(groups, key=rank)
             chosen = usable[best.rep]

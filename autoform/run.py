@@ -116,7 +116,11 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
 
                 env = open_server(preludes=preludes)
             if sampler is None:
+                from prover.run.runner import _share_cpu_with_lean
+
                 from .sampler import build_sampler
+
+                _share_cpu_with_lean(1)  # torch on every core fights Lean (and anything else) for them
 
                 sampler = build_sampler(cfg.model, cfg.gen_options)
             if index is None:
@@ -196,6 +200,7 @@ def summarize(rows: Sequence[dict]) -> dict:
         "chosen_trivial": sum("trivial" in (r["chosen"] or {}).get("flags", []) for r in formalized),
         "candidates_trivial": sum("trivial" in c["flags"] for c in cands),
         "candidates_vacuous": sum("vacuous" in c["flags"] for c in cands),
+        "candidates_copied_example": sum("copied_example" in c["flags"] for c in cands),
         "rescued_by_repair": sum((r["chosen"] or {}).get("origin", "").startswith("repair") for r in formalized),
         "repair_rounds_used": sum(r["repair_rounds_used"] for r in rows),
         "seconds_per_problem": sum(secs) / n if n else 0.0,

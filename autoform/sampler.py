@@ -163,6 +163,9 @@ class OpenAISampler(OpenAIGenerator):
 def build_sampler(model: str | None, options: dict | None = None) -> TextSampler:
     """An `OpenAISampler` for an http(s) URL, else an `HFSampler` for a local folder (None: the bundled model)."""
     options = dict(options or {})
+    # measured on 12 valid problems with the bundled 135M model: temperature 1.0 gave 0/12 statements that
+    # elaborate, 0.3 gave 3/12 (it stays in the prompt's format); raise it for more varied samples
+    options.setdefault("temperature", 0.3)
     if model and model.startswith(("http://", "https://")):
         return OpenAISampler(model, **options)
     return HFSampler(model, **options)

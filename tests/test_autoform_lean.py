@@ -115,6 +115,17 @@ def test_vacuous_statement_is_flagged_and_never_chosen(lean, index):
     assert r["vacuous"] == 1 and r["trivial"] == 2  # false hypotheses make the vacuous one trivial too
 
 
+def test_a_copied_example_is_flagged_and_never_chosen(lean, index):
+    p = InformalProblem("sq", "If a < b then a + 1 <= b, for natural numbers.")
+    rows, _ = formalize(lean, index, {"sq": [[" (a b : Nat) (h : a < b) : a + 1 ≤ b",  # = the example ex_lt
+                                              " (a b : Nat) (h : a < b) : a + 1 ≤ b",
+                                              " (x y : Nat) (h₀ : x < y) : x + 1 ≤ y"]]}, [p])
+    r = rows[0]
+    copied = next(c for c in r["candidates"] if c["statement"].startswith("theorem sq (a b"))
+    assert "ex_lt" in r["examples"] and "copied_example" in copied["flags"] and copied["count"] == 2
+    assert r["chosen"]["statement"] == "theorem sq (x y : Nat) (h₀ : x < y) : x + 1 ≤ y"
+
+
 def test_alpha_equivalent_candidates_are_grouped_and_true_but_different_ones_are_not(lean, index):
     p = InformalProblem("lt", "If a < b then a + 1 <= b.")
     rows, _ = formalize(lean, index, {"lt": [[" (a b : Nat) (h : a < b) : a ≤ b",
