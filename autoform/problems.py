@@ -6,10 +6,11 @@ row has one (`core_statement`, `formal_statement` or `statement`). Bad rows are 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from prover.run.bench import jsonl_rows
 
 TEXT_FIELDS = ("informal_statement", "informal", "problem", "text", "nl_statement")
 REFERENCE_FIELDS = ("core_statement", "formal_statement", "statement")
@@ -66,15 +67,7 @@ def _read_paragraphs(path: Path) -> list[InformalProblem]:
 def _read_jsonl(path: Path) -> list[InformalProblem]:
     out: list[InformalProblem] = []
     seen: set[str] = set()
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{i}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise InputError(f"{path}:{i}: a row must be a JSON object")
+    for i, row in jsonl_rows(path, InputError):
         text = next((row[k] for k in TEXT_FIELDS if isinstance(row.get(k), str) and row[k].strip()), None)
         if text is None:
             raise InputError(f"{path}:{i}: no informal statement (one of {', '.join(TEXT_FIELDS)})")
