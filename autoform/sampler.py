@@ -37,8 +37,9 @@ class TextSampler(Protocol):
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """The text before the first stop string, without trailing blanks (so `a ` and `a` count as one sample)."""
     cut = min((i for i in (text.find(s) for s in stop) if i != -1), default=len(text))
-    return text[:cut]
+    return text[:cut].rstrip()
 
 
 def _merge(texts: Sequence[str], logprobs: Sequence[float]) -> list[Sample]:

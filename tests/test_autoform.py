@@ -135,3 +135,28 @@ def test_hf_sampler_with_a_tiny_model_stops_at_the_stop_string_and_scores():
         assert all("e" not in x.text and x.logprob <= 0 for x in samples)
         assert len({x.text for x in samples}) == len(samples)
     assert s.count_tokens("theorem a") == len(tok("theorem a", add_special_tokens=False)["input_ids"])
+
+
+def test_openai_sampler_sends_all_prompts_with_n_and_stop_and_merges_repeats():
+    from test_generators import FakeOpenAIServer
+
+    from autoform.prompt import STATEMENT_STOP
+    from autoform.sampler import OpenAISampler, build_sampler
+
+    script = {"theorem one": [[(" : 1", -0.5), (" = 1", -0.25), (" := by", -0.1), (" sorry", -0.1)],
+                              [(" : 1 = 1", -0.75)],  # the same text again: one sample, counted twice
+                              [(" : 2", -1.0), (" = 2\n", -1.0), ("Problem:", -3.0)]],
+              "theorem two": [[(" (n : Nat)", -1.0), (" : n = n", -1.0)]]}
+    srv = FakeOpenAIServer(script)
+    try:
+        s = build_sampler(srv.url)
+        assert isinstance(s, OpenAISampler) and s.temperature == 0.3
+        out = s.sample(["Problem: a\nLean 4: theorem one", "Problem: b\nLean 4: theorem two"], 3, STATEMENT_STOP)
+        assert len(srv.bodies) == 1 and srv.bodies[0]["n"] == 3 and srv.bodies[0]["stop"] == list(STATEMENT_STOP)
+        one = {x.text: x for x in out[0]}
+        assert set(one) == {" : 1 = 1", " : 2 = 2"}
+        assert one[" : 1 = 1"].count == 2 and out[0][0].text == " : 1 = 1"  # most frequent first
+        assert one[" : 2 = 2"].logprob == pytest.approx(-2.0)
+        assert [x.text for x in out[1]] == [" (n : Nat) : n = n"] and out[1][0].count == 3
+    finally:
+        srv.close()
