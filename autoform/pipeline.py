@@ -4,7 +4,8 @@ For each problem:
 1. `k` samples from a few-shot prompt (nearest examples from data/, never the problem itself);
 2. each distinct statement is elaborated by Lean; while a problem has none that elaborates, its best failed
    attempts go back to the model with Lean's first error (`repair_rounds` rounds at most);
-3. statements that elaborate get flags: `vacuous` (hypotheses prove False; never chosen), `copied_example`
+3. statements that elaborate get flags: `vacuous` (hypotheses prove False; never chosen), `refuted` (Lean
+   proved its negation; never chosen), `copied_example`
    (a prompt example's statement up to its name, which small models love to copy; never chosen), `trivial`
    (closed by a cheap tactic at once; kept, but loses ties);
 4. the rest are grouped by Lean-proved equivalence; the chosen statement represents the group with the most
@@ -32,8 +33,9 @@ from .statement import StatementError, normal_form, parse_statement
 
 PRELUDE_NAMES = {"Nat.Prime": r"\b(Nat\.)?Prime\b|\.Prime\b", "Nat.factorial": r"\bfactorial\b|\w!",
                  "Nat.choose": r"\bchoose\b", "Nat.digits": r"\bdigits\b"}
-# vacuous: its hypotheses contradict each other; copied_example: the statement of a prompt example, verbatim
-NEVER_CHOSEN = {"vacuous", "copied_example"}
+# vacuous: its hypotheses contradict each other; refuted: Lean proved its negation; copied_example: the
+# statement of a prompt example, verbatim
+NEVER_CHOSEN = {"vacuous", "refuted", "copied_example"}
 
 
 @dataclass
@@ -187,7 +189,8 @@ class Formalizer:
                      "samples": sum(c.count for c in w.candidates),
                      "elaborated": len(w.ok()), "vacuous": sum("vacuous" in c.flags for c in w.candidates),
                      "trivial": sum("trivial" in c.flags for c in w.candidates),
-                     "copied_example": sum("copied_example" in c.flags for c in w.candidates)}
+                     "copied_example": sum("copied_example" in c.flags for c in w.candidates),
+                     "refuted": sum("refuted" in c.flags for c in w.candidates)}
         if groups:
             best = min(groups, key=rank)
             chosen = usable[best.rep]

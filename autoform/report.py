@@ -20,8 +20,8 @@ def summary_table(s: dict) -> str:
              f"| proven equivalent to the reference | {_pct(s['equivalent_to_reference'], s['with_reference'])} |",
              f"| candidates that elaborate | {_pct(s['candidates_elaborated'], s['candidates'])} |",
              f"| chosen statements flagged trivial | {s['chosen_trivial']} |",
-             f"| candidates flagged trivial / vacuous / copied an example | {s['candidates_trivial']} / "
-             f"{s['candidates_vacuous']} / {s.get('candidates_copied_example', 0)} |",
+             f"| candidates flagged trivial / vacuous / refuted / copied an example | {s['candidates_trivial']} / "
+             f"{s['candidates_vacuous']} / {s.get('candidates_refuted', 0)} / {s.get('candidates_copied_example', 0)} |",
              f"| chosen after a repair round | {s['rescued_by_repair']} |",
              f"| repair rounds used (all problems) | {s['repair_rounds_used']} |",
              f"| seconds per problem | {s['seconds_per_problem']:.1f} |"]
@@ -41,8 +41,8 @@ def write_report(path: Path, rows: Sequence[dict], manifest: dict) -> None:
              "A statement is *type-checked* when Lean elaborates it with `autoImplicit false`; *equivalent* when Lean "
              "proved the chosen statement and the reference imply each other (both proofs kernel-checked). "
              "*Trivial*: a cheap tactic proves it at once (a flag, not a rejection). *Vacuous*: its hypotheses "
-             "prove `False` (never chosen). *Copied an example*: the statement of one of its prompt's examples (never "
-             "chosen).", "",
+             "prove `False` (never chosen). *Refuted*: Lean proved its negation (never "
+             "chosen). *Copied an example*: the statement of one of its prompt's examples (never chosen).", "",
              "## Problems", "",
              "| problem | status | chosen statement | flags | group samples | equivalent to reference | repairs |",
              "|---|---|---|---|---|---|---|"]

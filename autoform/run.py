@@ -201,6 +201,7 @@ def summarize(rows: Sequence[dict]) -> dict:
         "candidates_trivial": sum("trivial" in c["flags"] for c in cands),
         "candidates_vacuous": sum("vacuous" in c["flags"] for c in cands),
         "candidates_copied_example": sum("copied_example" in c["flags"] for c in cands),
+        "candidates_refuted": sum("refuted" in c["flags"] for c in cands),
         "rescued_by_repair": sum((r["chosen"] or {}).get("origin", "").startswith("repair") for r in formalized),
         "repair_rounds_used": sum(r["repair_rounds_used"] for r in rows),
         "seconds_per_problem": sum(secs) / n if n else 0.0,

@@ -104,15 +104,17 @@ def test_vacuous_statement_is_flagged_and_never_chosen(lean, index):
     good = " (n : Nat) : 2 * (List.range (n + 1)).sum = n * (n + 1)"
     rows, _ = formalize(lean, index, {"five": [[" (x : Nat) (h : 1 = 2) : x = 5",
                                                 " (x : Nat) (h : 1 = 2) : x = 5",  # drawn twice: the biggest group
-                                                good, " : 2 + 2 = 4"]]}, [p])
+                                                good, " : 2 + 2 = 4", " : 2 + 2 = 5",
+                                                " : 2 + 2 = 5"]]}, [p])
     r = rows[0]
     flags = {c["statement"]: c["flags"] for c in r["candidates"]}
     assert "vacuous" in flags["theorem five (x : Nat) (h : 1 = 2) : x = 5"]
     assert "trivial" in flags["theorem five : 2 + 2 = 4"]
     assert flags["theorem five" + good] == []
+    assert flags["theorem five : 2 + 2 = 5"] == ["refuted"]  # false, however often it was drawn
     # the non-trivial, non-vacuous statement wins the tie with the trivial one
     assert r["chosen"]["statement"] == "theorem five" + good
-    assert r["vacuous"] == 1 and r["trivial"] == 2  # false hypotheses make the vacuous one trivial too
+    assert r["vacuous"] == 1 and r["trivial"] == 1 and r["refuted"] == 1
 
 
 def test_a_copied_example_is_flagged_and_never_chosen(lean, index):
