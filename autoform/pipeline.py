@@ -163,6 +163,8 @@ class Formalizer:
         rows = [self._select(w) for w in works]
         if self.cfg.back_translate:
             self._back_translate(rows)
+        if hasattr(self.env, "clear"):
+            self.env.clear()  # this batch's proof states are done with; free the server's memory
         per = (time.monotonic() - t0) / max(1, len(works))
         for r in rows:
             r["seconds"]["total"] = round(per, 2)
