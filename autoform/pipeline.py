@@ -69,7 +69,7 @@ class _Work:
     problem: InformalProblem
     examples: list[str]
     example_forms: set[str] = field(default_factory=set)  # normal forms of the prompt's example statements
-    prompt_examples: int = 0
+    nearest: list = field(default_factory=list)  # retrieved once, reused by the repair prompts
     candidates: list[CandidateRecord] = field(default_factory=list)
     repairs_used: int = 0
     t_model: float = 0.0
@@ -90,13 +90,14 @@ class Formalizer:
 
     # ---- model ------------------------------------------------------------------------------------------
     def _prompt(self, w: _Work, failed: str | None = None, error: str | None = None) -> str:
-        exs = self.index.nearest(w.problem.text, self.cfg.few_shot, exclude_name=w.problem.name)
+        if failed is None:
+            w.nearest = self.index.nearest(w.problem.text, self.cfg.few_shot, exclude_name=w.problem.name)
+        exs = w.nearest
         prompt, used = build_prompt(w.problem.text, w.problem.name, exs, self.sampler.count_tokens,
                                     self.cfg.max_prompt_tokens, failed, error)
         if failed is None:
             w.examples = [e.name for e in exs[:used]]
             w.example_forms = {normal_form(parse_statement(e.statement)) for e in exs[:used]}
-            w.prompt_examples = used
         return prompt
 
     def _sample(self, works: Sequence[_Work], prompts: Sequence[str], n: int, origin: str) -> None:
