@@ -1,13 +1,15 @@
 """A long-lived Lean daemon on a local Unix socket, so later commands skip the minutes of start-up.
 
-    python -m prover.lean.daemon start [--pool N] [--prelude FILE ...]   # returns once the servers are ready
+    python -m prover.lean.daemon start [--pool N] [--prelude FILE ...] [--spare auto|1|0]
+                                                    # returns once the servers are ready
     python -m prover.lean.daemon status | stop
 
 Wire format: one JSON object per line each way. Request `{"op": "start"|"run_tac"|"check"|"add"|"stats",
 "args": {...}}`; answer `{"ok": true, "result": ...}` or `{"ok": false, "error_type": ..., "error": ...}`.
 `RemoteLeanServer` speaks it and has the same typed methods as `LeanServer`. Each connection is pinned to one
 server of the pool (proof states live in one process); a server's states are cleared when its last
-connection closes.
+connection closes. The pool keeps a warm spare (spare.py; `--spare`, default `$PROVER_LEAN_SPARE` or `auto`),
+so a crashed or hung server is replaced at once; a client's proof-state ids survive the swap (replayed).
 """
 from __future__ import annotations
 
@@ -93,7 +95,10 @@ class Daemon:
     def dispatch(self, srv: LeanServer, op: str | None, a: dict[str, Any]) -> Any:
         self.last_active = time.monotonic()
         if op == "ping":
-            return {"key": self.key, "pid": os.getpid(), "servers": len(self.pool.servers)}
+            spare = self.pool.spare
+            return {"key": self.key, "pid": os.getpid(), "servers": len(self.pool.servers),
+                    "server_pids": [s.pid for s in self.pool.servers],
+                    "spare_pid": spare.pid if spare is not None else None}
         if op == "start":
             return asdict(srv.start(a["statement"], a.get("heartbeats"), a.get("timeout")))
         if op == "run_tac":
@@ -119,8 +124,9 @@ class Daemon:
         raise ValueError(f"unknown op {op!r}")
 
 
-def serve(sock: Path, pool_size: int, preludes: list[str], imports: tuple[str, ...], idle_exit: float) -> None:
-    pool = LeanPool(pool_size, preludes=preludes, imports=imports, progress=False)
+def serve(sock: Path, pool_size: int, preludes: list[str], imports: tuple[str, ...], idle_exit: float,
+          spare: str | None = None) -> None:
+    pool = LeanPool(pool_size, preludes=preludes, imports=imports, progress=False, spare=spare)
     pool.start()
     daemon = Daemon(pool, config_key(preludes, imports), idle_exit)
     if sock.exists():
@@ -242,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--import", dest="imports", action="append", default=[], help="extra module to import")
         p.add_argument("--idle-exit", type=float, default=7200, help="stop after this many idle seconds (0: never)")
         p.add_argument("--socket", type=Path, default=None)
+        p.add_argument("--spare", default=None, choices=["auto", "1", "0"],
+                       help="keep a warm spare server (default: $PROVER_LEAN_SPARE, else auto = if memory allows)")
     for name in ("status", "stop"):
         sub.add_parser(name).add_argument("--socket", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -251,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         preludes = [Path(p).read_text() for p in args.prelude]
         imports = ("Lean", *args.imports)
         if args.action == "serve":
-            serve(sock, args.pool, preludes, imports, args.idle_exit)
+            serve(sock, args.pool, preludes, imports, args.idle_exit, args.spare)
             return 0
         running = find_daemon(preludes, imports, sock)
         if running is not None:
@@ -261,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "prover.lean.daemon", "serve", "--pool", str(args.pool),
                "--idle-exit", str(args.idle_exit), "--socket", str(sock)]
+        if args.spare is not None:
+            cmd += ["--spare", args.spare]
         for p in args.prelude:
             cmd += ["--prelude", str(Path(p).resolve())]
         for m in args.imports:

@@ -1,7 +1,9 @@
 """A pool of warm Lean servers: start N at once, lend one per task, keep them alive between tasks.
 
 Proof states belong to the server that made them, so a task (one theorem's search) keeps the server it
-borrowed until it is done. Servers start in parallel because each takes minutes on the embedded backend.
+borrowed until it is done. Servers start in parallel because each takes tens of seconds on the embedded
+backend. One warm spare (spare.py; `spare=`, default `$PROVER_LEAN_SPARE` or `auto`) stands in for whichever
+server crashes or is killed next; it starts after the pool's servers are up.
 """
 from __future__ import annotations
 
@@ -12,16 +14,21 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, Sequence
 
 from .server import LeanServer
+from .spare import WarmSpare, spare_mode
 
 
 class LeanPool:
     """`with LeanPool(2, preludes=[...]) as pool: with pool.server() as srv: srv.start(...)`"""
 
-    def __init__(self, size: int = 1, factory: Callable[[int], LeanServer] | None = None, **server_kwargs: Any):
+    def __init__(self, size: int = 1, factory: Callable[[int], LeanServer] | None = None,
+                 spare: "bool | str | None" = None, **server_kwargs: Any):
         if size < 1:
             raise ValueError(f"pool size must be at least 1, got {size}")
         self.size = size
-        make = factory or (lambda i: LeanServer(name=f"lean{i}", **server_kwargs))
+        mode = spare_mode(spare)
+        self.spare = WarmSpare(lambda: LeanServer(name="lean-spare", **{**server_kwargs, "progress": False}), mode) \
+            if mode != "0" and factory is None else None
+        make = factory or (lambda i: LeanServer(name=f"lean{i}", spare=self.spare or False, **server_kwargs))
         self.servers: list[LeanServer] = [make(i) for i in range(size)]
         self._free: queue.Queue[LeanServer] = queue.Queue()
         self._started = False
@@ -36,6 +43,8 @@ class LeanPool:
             for s in self.servers:
                 self._free.put(s)
             self._started = True
+            if self.spare is not None:
+                self.spare.fill()
         return self
 
     def __enter__(self) -> "LeanPool":
@@ -73,5 +82,7 @@ class LeanPool:
                 yield fut.result()
 
     def close(self) -> None:
+        if self.spare is not None:
+            self.spare.close()
         for s in self.servers:
             s.close()

@@ -8,6 +8,9 @@
 - Proof-state ids handed out here are the client's own. Each remembers its path (statement + tactics), so
   after a restart a state is rebuilt by replaying that path, and callers never see a dangling id.
 - A memory cap: after a request, a server above `max_rss_mb` is restarted before the next one.
+- A warm spare (optional, `spare=`; see spare.py): a restart then adopts an already started process with the
+  preludes loaded (milliseconds) and the spare refills in the background, instead of a start-up in the way.
+- Every process is tied to this Python process (tied.py): killing the client kills its Lean too.
 """
 from __future__ import annotations
 
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from . import tied
 from .backend import SERVER_SOURCE, Backend, find_backend
+from .spare import WarmSpare, spare_mode
 from .protocol import (
     CheckResult,
     LeanCrash,
@@ -90,6 +95,7 @@ class LeanServer:
         heartbeats: int = 20000,
         progress: bool = True,
         name: str = "lean",
+        spare: "bool | str | WarmSpare | None" = False,
     ):
         self.backend = backend or find_backend()
         self.imports = tuple(imports)
@@ -112,6 +118,19 @@ class LeanServer:
         self._needs_restart = False
         self._log_path: Path | None = None
         self._stdout_tail: list[str] = []  # Lean's own stdout lines (compile errors of the server source)
+        self.swaps = 0  # restarts answered by adopting the warm spare
+        self._own_spare = not isinstance(spare, WarmSpare)
+        if isinstance(spare, WarmSpare):
+            self.spare: WarmSpare | None = spare
+        else:
+            mode = spare_mode(spare)
+            self.spare = WarmSpare(self._make_spare, mode) if mode != "0" else None
+
+    def _make_spare(self) -> "LeanServer":
+        """A server like this one (same backend, imports, preludes, limits), to stand in for it."""
+        return LeanServer(self.backend, self.imports, list(self.preludes), self.request_timeout,
+                          self.start_timeout, self.max_rss_mb, self.heartbeats, progress=False,
+                          name=f"{self.name}-spare", spare=False)
 
     # ----------------------------------------------------------------- process lifecycle
     def __enter__(self) -> "LeanServer":
@@ -134,7 +153,42 @@ class LeanServer:
             if self._needs_restart or not self.alive:
                 if self._generation > 0:  # every start after the first is a restart
                     self.restarts += 1
+                    if self._swap_in_spare():
+                        return
                 self._spawn()
+                if self.spare is not None and self._own_spare:
+                    self.spare.fill()  # after our own start, so the two do not compete for the CPU
+
+    def _swap_in_spare(self) -> bool:
+        """Replace the dead or condemned process by the warm spare, if one is ready or starting."""
+        if self.spare is None:
+            return False
+        other = self.spare.take(wait=self.start_timeout)
+        if other is None:
+            return False
+        try:
+            self._adopt(other)
+        except LeanError:  # the spare broke while adopting (a prelude failed): start our own
+            self._kill()
+            return False
+        self.swaps += 1
+        return True
+
+    def _adopt(self, other: "LeanServer") -> None:
+        """Take over `other`'s started process. Its preludes must be a prefix of ours; the rest are added."""
+        if other.imports != self.imports or other.preludes != self.preludes[:len(other.preludes)]:
+            other.close()
+            raise LeanError("the warm spare has another configuration")
+        self._kill()
+        self._proc, other._proc = other._proc, None
+        self._answers, self._stdout_tail, self._log_path = other._answers, other._stdout_tail, other._log_path
+        self._generation += 1  # states of the old process are rebuilt by replaying their paths
+        self._needs_restart = False
+        for code in self.preludes[len(other.preludes):]:
+            res = CheckResult.from_json(self._request({"cmd": "add", "code": code},
+                                                      timeout=max(self.request_timeout, 600)))
+            if not res.all_ok:
+                raise LeanError("prelude did not elaborate on the warm spare")
 
     def _source_file(self) -> Path:
         src = server_source(self.imports)
@@ -156,7 +210,7 @@ class LeanServer:
         log = open(self._log_path, "w")
         self._stdout_tail = []
         t0 = time.monotonic()
-        self._proc = subprocess.Popen(
+        self._proc = tied.popen(
             self.backend.command(path), cwd=path.parent, env=self.backend.process_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
             bufsize=1, start_new_session=True,
@@ -259,6 +313,8 @@ class LeanServer:
                 pass
 
     def close(self) -> None:
+        if self.spare is not None and self._own_spare:
+            self.spare.close()
         with self._lock:
             if self._proc is not None and self._proc.poll() is None and self._proc.stdin:
                 try:

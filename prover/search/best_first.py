@@ -4,6 +4,12 @@ for tactics, let Lean run them, repeat until the root is proved, fails, or the b
 A proof found in the tree is only a claim. `verify_proof` rebuilds the theorem text from the statement and
 the tactic script and has Lean elaborate it from scratch and audit it (kernel, no sorry, no escape-hatch
 axiom, statement unchanged); only then does the search report "proved".
+
+Wall budget: the loop stops starting work at `wall_seconds`, and no Lean call of the search may run past the
+hard deadline `2 * wall_seconds` (each call's timeout is cut to what is left; a hung tactic is then killed by
+the server, which swaps in its warm spare). So a theorem overruns its budget at most 2x, a hung tactic
+included; only the final re-check of a found proof keeps a floor of `tactic_timeout`, so that a real proof is
+not lost to the clock.
 """
 from __future__ import annotations
 
@@ -92,9 +98,15 @@ class BestFirstSearch:
     def search(self, statement: str, name: str = "") -> SearchResult:
         b = self.budget
         t0 = time.monotonic()
+        hard = t0 + 2 * b.wall_seconds - min(2.0, 0.2 * b.wall_seconds)  # room for killing a hung process
+
+        def limit(cap: float) -> float:
+            """A Lean call's timeout: its own cap, never past the hard deadline (at least 1 s)."""
+            return max(1.0, min(cap, hard - time.monotonic()))
+
         res = SearchResult(status="budget")
         try:
-            root = self.env.start(statement, heartbeats=b.tactic_heartbeats, timeout=max(b.tactic_timeout, 60))
+            root = self.env.start(statement, heartbeats=b.tactic_heartbeats, timeout=limit(max(b.tactic_timeout, 60)))
         except LeanError as e:
             res.status, res.error = "error", f"statement rejected by Lean: {e}"
             res.wall_seconds = time.monotonic() - t0
@@ -132,7 +144,7 @@ class BestFirstSearch:
                         break
                     tl = time.monotonic()
                     out = self.env.run_tac(node.state_id, cand.tactic, heartbeats=b.tactic_heartbeats,
-                                           timeout=b.tactic_timeout)
+                                           timeout=limit(b.tactic_timeout))
                     dt = time.monotonic() - tl
                     res.lean_seconds += dt
                     res.tactic_calls += 1
@@ -160,7 +172,8 @@ class BestFirstSearch:
             tactics = tree.proof()
             assert tactics is not None
             tv = time.monotonic()
-            ok, text, why = verify_proof(self.env, statement, tactics)
+            ok, text, why = verify_proof(self.env, statement, tactics,
+                                         timeout=min(120.0, max(b.tactic_timeout, hard - time.monotonic())))
             res.lean_seconds += time.monotonic() - tv
             if ok:
                 res.status, res.proof, res.proof_text, res.verified = "proved", tactics, text, True
