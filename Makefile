@@ -55,8 +55,10 @@ train-iteration: setup
 check-data: setup
 	$(PY) scripts/check_statements.py data/minif2f_core/valid.jsonl
 
+# Lean server figures (start-up, spare swap, RSS, calls/s, memory over BENCH_LEAN_ARGS="--requests N", daemon).
+BENCH_LEAN_ARGS ?=
 bench-lean: setup
-	$(PY) scripts/bench_lean.py
+	$(PY) scripts/bench_lean.py $(BENCH_LEAN_ARGS)
 
 bench-generate: setup
 	$(PY) scripts/bench_generate.py

@@ -92,7 +92,7 @@ def pytest_collection_finish(session):
     sock = _daemon_socket()
     _DAEMON["sock"] = sock
     _DAEMON["proc"] = subprocess.Popen(
-        [sys.executable, "-m", "prover.lean.daemon", "serve", "--pool", "1", "--idle-exit", "3600",
+        [sys.executable, "-m", "prover.lean.daemon", "serve", "--pool", "1", "--idle-exit", "3600", "--spare", "0",
          "--socket", str(sock), "--prelude", str(DATA / "prelude.lean")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(ROOT / ".cache" / "test-daemon.log", "w"),
         start_new_session=True)
