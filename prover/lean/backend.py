@@ -45,6 +45,17 @@ class Backend:
         return env
 
 
+def lean_threads() -> int:
+    """Lean's task-manager threads (`-j`) on the embedded build, `PROVER_LEAN_THREADS` (default 1). Each is a
+    Node worker with its own copy of the 89 MB `lean.js`: the default (one per core) cost ~650 MB more per
+    server and made start-up no faster; only `exact?`'s first index build is slower (~5 -> 8 s, in warm-up).
+    0 is refused by the runtime (it asserts a task manager)."""
+    n = int(os.environ.get("PROVER_LEAN_THREADS", 1))
+    if n < 1:
+        raise BackendError(f"PROVER_LEAN_THREADS must be at least 1, got {n}")
+    return n
+
+
 def node_compile_cache() -> dict[str, str]:
     """Node's on-disk cache of compiled JavaScript (the 89 MB `lean.js`), so later starts skip compiling
     it; a writable directory of its own. `NODE_COMPILE_CACHE` from the environment wins (empty: off)."""
@@ -62,7 +73,7 @@ def embedded_backend() -> Backend:
     return Backend(
         name="embedded",
         argv=(str(node), "--stack-size=8000", "-r", str(home / "lean" / "preload.js"), str(js),
-              "-DmaxErrors=100"),
+              "-DmaxErrors=100", f"-j{lean_threads()}"),
         env={"LEAN_PATH": str(lib.resolve()), "LEAN_WASM_MOUNTS": ":".join(mounts), **node_compile_cache()},
     )
 
