@@ -2,8 +2,9 @@ import Lean
 /-!
 # LeanServer: a proof-state server speaking JSON lines
 
-One request per line on stdin, one answer per line on stdout (prefixed with `@@LS@@ ` because the embedded
-Lean also prints its own diagnostics there). The server keeps one base environment loaded and answers:
+One request per line on stdin, one answer per line on stdout, prefixed with `@@LS@@ KEY ` where KEY is the
+first line the client sends (the embedded Lean also prints its own diagnostics on stdout, and code run
+during elaboration could print there too; it cannot know KEY). The server keeps one base environment loaded and answers:
 
 * `start {statement}`      -> a proof state id and its goals;
 * `tactic {state, tactic}` -> a new state id and goals, `complete`, or an error; any earlier state may be used;
@@ -155,7 +156,9 @@ def deniedAtoms : List String :=
    "axiom", "unsafe", "opaque", "initialize", "builtin_initialize", "native_decide", "sorry", "admit", "stop",
    "implemented_by", "extern", "export", "import", "declare_simp_like_tactic", "register_option",
    "register_simp_attr", "add_decl_doc", "dsimproc", "simproc", "builtin_simproc", "grind_pattern",
-   "register_tactic_tag", "open private"]
+   "register_tactic_tag", "open private",
+   -- reads a host file at elaboration time (the sandbox stops it too; this is the cheap first layer)
+   "include_str"]
 
 def allowedAttrs : List String :=
   ["simp", "reducible", "irreducible", "semireducible", "inline", "noinline", "instance", "local",
@@ -578,22 +581,22 @@ def handle (srv : Server) (line : String) : CommandElabM Answer := do
     else if cmd == "clear" then handleClear srv
     else return err ("unknown command `" ++ cmd ++ "`")
 
-def reply (out : IO.FS.Handle) (id : Json) (answer : Answer) : IO Unit := do
-  out.putStrLn ("@@LS@@ " ++ (Json.mkObj (("id", id) :: answer)).compress)
+def reply (out : IO.FS.Handle) (pfx : String) (id : Json) (answer : Answer) : IO Unit := do
+  out.putStrLn (pfx ++ (Json.mkObj (("id", id) :: answer)).compress)
   out.flush
 
-partial def loop (srv : Server) (inp out : IO.FS.Handle) : CommandElabM Unit := do
+partial def loop (srv : Server) (inp out : IO.FS.Handle) (pfx : String) : CommandElabM Unit := do
   let line ← inp.getLine
   if line.isEmpty then return  -- end of input: shut down
-  if line == "\n" then loop srv inp out else
+  if line == "\n" then loop srv inp out pfx else
   writeRef srv.requests ((← readRef srv.requests) + 1)
   let id := match Json.parse line with
     | .ok j => match j.getObjVal? "id" with | .ok v => v | .error _ => Json.null
     | .error _ => Json.null
   let answer ← try handle srv line
     catch e => pure (err ("internal error: " ++ (← exceptionText e)))
-  reply out id answer
-  loop srv inp out
+  reply out pfx id answer
+  loop srv inp out pfx
 
 def scopeOpts : List Scope → Options
   | [] => {}
@@ -606,8 +609,12 @@ def serve : CommandElabM Unit := do
                         states := ← newRef #[], offset := ← newRef 0,
                         requests := ← newRef 0,
                         started := ← IO.monoMsNow }
-  out.putStrLn ("@@LS@@ " ++ (Json.mkObj [("ready", Json.bool true)]).compress)
+  -- The client's first line is a secret key for this session's answers: code that runs during elaboration
+  -- and reaches stdout cannot know it, so what it prints can never pass for an answer.
+  let key := (← inp.getLine).replace "\n" ""
+  let pfx := "@@LS@@ " ++ key ++ " "
+  out.putStrLn (pfx ++ (Json.mkObj [("ready", Json.bool true)]).compress)
   out.flush
-  loop srv inp out
+  loop srv inp out pfx
 
 end LeanServer

@@ -22,7 +22,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     server = None
     try:
         source = read_source(args.file)
-        preludes = [Path(p).read_text() for p in args.prelude]
+        preludes = [read_source(p) for p in args.prelude]
         if not preludes:  # a check without preludes runs in the imports-only environment: any daemon will do
             from .lean.daemon import find_daemon
 

@@ -15,8 +15,11 @@ Small patches to the vendored `lean.js`, each asserted to apply exactly once:
   Names absent from the object (the interpreter probes for native code it usually lacks) answer -1 at once.
 - One preloaded pthread worker instead of four (`LEAN_WASM_PTHREADS`; more are created on demand): halves
   the remaining start-up and cuts ~1 GB of resident memory.
-- Extra host mounts. The build mounts only the host's /home and /tmp into its virtual file system, so a
-  checkout under any other path would be invisible to Lean; we mount each path in `$LEAN_WASM_MOUNTS`.
+- The sandbox (see `SANDBOX_JS` for the Node layer). The build mounts the host's /home and /tmp read-write
+  into Lean's virtual file system and starts in the host's working directory; we mount nothing but the
+  directories in `$LEAN_WASM_READ_ROOTS` (the Lean install and the server source; the client sets it) and
+  start Lean in an empty in-memory directory. JavaScript reachable from Lean code is disabled:
+  `emscripten_run_script*` (eval), `system()` (a shell) and `dlopen` (a side module's EM_ASM is eval'd JS).
 - A bigger stack for Emscripten's worker threads (Node's default 4 MB overflowed on deep `decide +kernel`).
 """
 from __future__ import annotations
@@ -34,11 +37,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "lean_project" / "wasm.lock.json"
 
-MOUNT_ANCHOR = 'FS.mount(NODEFS,{root:"/tmp"},"/tmp");'
+# The build's own start-up (an EM_ASM block): host /home and /tmp mounted read-write, host working directory.
+MOUNT_ANCHOR = (
+    'FS.mount(NODEFS,{root:"/home"},"/home");FS.mount(NODEFS,{root:"/tmp"},"/tmp");var cwd=process.cwd();'
+    'if(cwd.startsWith("/private/tmp/")){cwd=cwd.replace("/private/tmp/","/tmp/")}else if(cwd==="/private/tmp")'
+    '{cwd="/tmp"}FS.chdir(cwd)'
+)
 MOUNT_PATCH = (
-    MOUNT_ANCHOR
-    + '(process.env["LEAN_WASM_MOUNTS"]||"").split(":").filter(p=>p&&p!=="/"&&!/^\\/(tmp|home)(\\/|$)/.test(p))'
-    + '.forEach(p=>{try{FS.mkdirTree(p)}catch(e){}FS.mount(NODEFS,{root:p},p)});'
+    '(process.env["LEAN_WASM_READ_ROOTS"]||"").split(":").filter(p=>p.startsWith("/")&&p!=="/")'
+    '.forEach(p=>{try{FS.mkdirTree(p)}catch(e){}FS.mount(NODEFS,{root:p},p)});'
+    'FS.mkdirTree("/.lean-cwd");FS.chdir("/.lean-cwd")'
+)
+SANDBOX_PATCHES = (
+    ("var _emscripten_run_script=ptr=>{", 'var _emscripten_run_script=ptr=>{abort("sandbox: eval is disabled");',
+     "run_script"),
+    ("var _emscripten_run_script_int=ptr=>", 'var _emscripten_run_script_int=ptr=>abort("sandbox: eval is disabled")||',
+     "run_script_int"),
+    ("var _emscripten_run_script_string=ptr=>{",
+     'var _emscripten_run_script_string=ptr=>{abort("sandbox: eval is disabled");', "run_script_string"),
+    ("var __emscripten_system=command=>{", 'var __emscripten_system=command=>{abort("sandbox: system() is disabled");',
+     "system"),
+    ("var dlopenInternal=(handle,jsflags)=>{",
+     'var dlopenInternal=(handle,jsflags)=>{var __m="sandbox: dlopen is disabled";'
+     'if(jsflags.loadAsync)return Promise.reject(new Error(__m));dlSetError(__m);return 0;', "dlopen"),
 )
 DLSYM_HELPERS = (
     'var __leanKeyCache=new WeakMap();'
@@ -60,6 +81,101 @@ WORKER_PATCH = (
     'new Worker(pthreadMainJs,{workerData:"em-pthread",name:"em-pthread",'
     'resourceLimits:{stackSizeMb:+(process.env["LEAN_WASM_STACK_MB"]||1024)}})'
 )
+
+# The Node layer of the sandbox, run before anything else in every thread (`node -r`, inherited by workers).
+# Whatever Lean code reaches (IO, `include_str`, a JS import called from wasm), the host is touched only
+# through Node, so we wrap Node's `fs` by allow-list: a path may be read only under the roots of
+# `$LEAN_WASM_READ_ROOTS` (real paths, so no symlink leads out) and the directory of this file; opening for
+# writing, creating, deleting, renaming, linking or changing metadata fails with EACCES; of file descriptors
+# only 1 and 2 (the answers, the log) can be written. Every other `fs` function, `fs.promises` and the modules
+# that reach processes or the network are refused. Roots are read once here; Lean cannot change this
+# process's environment (Emscripten keeps its own copy).
+SANDBOX_JS = r"""
+(function () {
+  'use strict';
+  const fs = require('fs');
+  const path = require('path');
+  const Module = require('module');
+  const orig = Object.assign({}, fs);
+  const realpath = orig.realpathSync;
+  function real(p) { try { return realpath(p); } catch (e) { return p; } }
+  const roots = [__dirname, ...(process.env.LEAN_WASM_READ_ROOTS || '').split(':')]
+    .filter((p) => p.startsWith('/') && p !== '/').map((p) => real(path.resolve(p)));
+  function refuse(what, target) {
+    const e = new Error('EACCES: the Lean sandbox refuses ' + what + (target === undefined ? '' : ' ' + target));
+    e.code = 'EACCES'; e.errno = -13; e.syscall = what;
+    throw e;
+  }
+  function inRoots(p) { return roots.some((r) => p === r || p.startsWith(r + '/')); }
+  function readable(p) {
+    if (p instanceof URL) p = p.protocol === 'file:' ? decodeURIComponent(p.pathname) : '';
+    else if (Buffer.isBuffer(p)) p = p.toString();
+    if (typeof p !== 'string' || p.includes('\0')) return false;
+    const abs = path.resolve(p);
+    let r;
+    try { r = realpath(abs); } catch (e) {
+      // a missing file: judge the real path of its directory (the call then fails with ENOENT on its own)
+      try { r = path.join(realpath(path.dirname(abs)), path.basename(abs)); } catch (e2) { r = abs; }
+    }
+    return inRoots(r);
+  }
+  const W = fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC |
+    fs.constants.O_APPEND;
+  function readOnlyFlags(flags) {
+    if (flags === undefined || flags === null) return true;
+    if (typeof flags === 'number') return (flags & W) === 0;
+    return flags === 'r' || flags === 'rs' || flags === 'sr';
+  }
+  const byPath = ['existsSync', 'statSync', 'lstatSync', 'readdirSync', 'readlinkSync', 'opendirSync',
+    'statfsSync'];
+  const byFd = ['readSync', 'fstatSync', 'closeSync'];
+  const wrapped = {};
+  for (const name of byPath) {
+    wrapped[name] = function (p, ...rest) {
+      if (!readable(p)) { if (name === 'existsSync') return false; refuse(name, p); }
+      return orig[name].call(fs, p, ...rest);
+    };
+  }
+  for (const name of byFd) wrapped[name] = orig[name];
+  wrapped.realpathSync = function (p, ...rest) {
+    if (!readable(p)) refuse('realpathSync', p);
+    return realpath.call(fs, p, ...rest);
+  };
+  wrapped.realpathSync.native = function (p, ...rest) {
+    if (!readable(p)) refuse('realpathSync', p);
+    return realpath.native.call(fs, p, ...rest);
+  };
+  wrapped.accessSync = function (p, mode) {
+    if (!readable(p) || ((mode || 0) & fs.constants.W_OK)) refuse('accessSync', p);
+    return orig.accessSync.call(fs, p, mode);
+  };
+  wrapped.openSync = function (p, flags, mode) {
+    if (!readOnlyFlags(flags)) refuse('opening for writing', p);
+    if (!readable(p)) refuse('openSync', p);
+    return orig.openSync.call(fs, p, flags, mode);
+  };
+  wrapped.readFileSync = function (p, ...rest) {
+    if (typeof p === 'number' ? p < 0 : !readable(p)) refuse('readFileSync', p);
+    return orig.readFileSync.call(fs, p, ...rest);
+  };
+  wrapped.writeSync = function (fd, ...rest) {
+    if (fd !== 1 && fd !== 2) refuse('writeSync to fd', fd);
+    return orig.writeSync.call(fs, fd, ...rest);
+  };
+  for (const name of Object.keys(orig)) {
+    if (typeof orig[name] !== 'function' || /^[A-Z]/.test(name)) continue;  // classes (Stats, Dirent, ...)
+    fs[name] = wrapped[name] || function () { refuse(name); };
+  }
+  Object.defineProperty(fs, 'promises', { configurable: false, enumerable: true, get() { refuse('fs.promises'); } });
+  const deniedModules = new Set(['child_process', 'cluster', 'dgram', 'dns', 'http', 'http2', 'https', 'inspector',
+    'net', 'tls', 'vm', 'fs/promises', 'ws']);
+  const load = Module._load;
+  Module._load = function (request, ...rest) {
+    if (deniedModules.has(String(request).replace(/^node:/, ''))) refuse('loading module', request);
+    return load.call(this, request, ...rest);
+  };
+})();
+"""
 
 # Lean reads requests from stdin through Emscripten, which calls `fs.readSync(process.stdin.fd, buf, 0, 256)`
 # and decodes each chunk as UTF-8 on its own. Three fixes:
@@ -151,8 +267,8 @@ def patch_once(text: str, anchor: str, replacement: str, what: str) -> str:
 
 def install(force: bool = False) -> Path:
     lock = json.loads(LOCK.read_text())
-    patches = hashlib.sha256((MOUNT_PATCH + WORKER_PATCH + PRELOAD_JS + repr(DLSYM_PATCHES)).encode()
-                             ).hexdigest()[:16]
+    patches = hashlib.sha256((MOUNT_PATCH + WORKER_PATCH + PRELOAD_JS + SANDBOX_JS + repr(DLSYM_PATCHES)
+                              + repr(SANDBOX_PATCHES)).encode()).hexdigest()[:16]
     dest = cache_dir()
     stamp = dest / "installed.json"
     if not force and stamp.exists() and json.loads(stamp.read_text()) == {"lock": lock, "patches": patches}:
@@ -192,11 +308,13 @@ def install(force: bool = False) -> Path:
     js = lean / "lean.js"
     text = js.read_text()
     text = patch_once(text, MOUNT_ANCHOR, MOUNT_PATCH, "host mounts")
+    for anchor, replacement, what in SANDBOX_PATCHES:
+        text = patch_once(text, anchor, replacement, what)
     text = patch_once(text, WORKER_ANCHOR, WORKER_PATCH, "worker stack size")
     for anchor, replacement, what in DLSYM_PATCHES:
         text = patch_once(text, anchor, replacement, what)
     js.write_text(text)
-    (lean / "preload.js").write_text(PRELOAD_JS)
+    (lean / "preload.js").write_text(SANDBOX_JS + PRELOAD_JS)
     node = dest / "node" / "bin" / "node"
     node.chmod(0o755)
     version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()

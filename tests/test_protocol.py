@@ -1,7 +1,7 @@
 """Client-side logic that needs no Lean: statement normalisation, import handling, answer parsing."""
 import pytest
 
-from prover.lean.check_file import FileError, strip_imports
+from prover.lean.check_file import FileError, read_source, strip_imports
 from prover.lean.dojo import as_theorem, proof_text
 from prover.lean.protocol import CheckResult, normalize_statement
 from prover.lean.server import server_source
@@ -22,10 +22,59 @@ def test_normalize_rejects_empty_and_real_proofs(bad):
 def test_strip_imports_keeps_line_numbers_and_rejects_unknown_modules():
     src = "import Lean\nimport Std.Data\n\ntheorem t : True := trivial\n"
     out = strip_imports(src)
-    assert out.splitlines()[3] == "theorem t : True := trivial"
+    assert out.split("\n")[3] == "theorem t : True := trivial"
     assert "import" not in out
     with pytest.raises(FileError, match="Mathlib"):
         strip_imports("import Mathlib\ntheorem t : True := trivial\n")
+
+
+SEPARATORS = ["\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("sep", SEPARATORS, ids=[hex(ord(c)) for c in SEPARATORS])
+def test_strip_imports_changes_only_header_characters(sep):
+    """Same length, and every character outside the header's tokens unchanged: Lean's lines and columns are
+    the file's. Characters Python counts as line breaks but Lean does not stay where they are."""
+    src = (f"-- header comment{sep}import Mathlib\r\nimport Lean  /- /- nested -/ -/\nimport Std.Data\n"
+           f'def s : String := "a{sep}b"\n-- note{sep}theorem hidden : 1 = 2 := sorry\n')
+    out = strip_imports(src)
+    assert len(out) == len(src)
+    diff = [i for i, (a, b) in enumerate(zip(src, out)) if a != b]
+    assert "".join(src[i] for i in diff) == "importLeanimportStd.Data"
+    assert all(out[i] == " " for i in diff)
+    assert out.endswith(f'def s : String := "a{sep}b"\n-- note{sep}theorem hidden : 1 = 2 := sorry\n')
+
+
+def test_header_is_read_like_lean():
+    # `-- /-` is a line comment: no block comment starts, and a string's `import` line is not the header's
+    src = '-- /-\nimport Lean\ndef s : String := "\nimport Lean\n"\n'
+    assert strip_imports(src) == '-- /-\n           \ndef s : String := "\nimport Lean\n"\n'
+    # a doc comment is a command: the header ended before it, so the import after it is Lean's to reject
+    src = "/-! doc -/\nimport Lean\n"
+    assert strip_imports(src) == src
+    # an import after a declaration is not in the header: left for Lean to reject
+    src = "import Lean\ntheorem t : True := trivial\nimport Std\n"
+    assert strip_imports(src).endswith("theorem t : True := trivial\nimport Std\n")
+    out = strip_imports("module\n\npublic import Lean\nmeta import all Std.Tactic\ndef x := 1\n")
+    assert out == " " * 6 + "\n\n" + " " * 18 + "\n" + " " * 26 + "\ndef x := 1\n"
+    assert strip_imports("/- a /- b -/ c -/ import Lean.Elab\n") == "/- a /- b -/ c -/" + " " * 17 + "\n"
+    with pytest.raises(FileError, match="prelude"):
+        strip_imports("prelude\nimport Init.Core\n")
+    with pytest.raises(FileError, match="tab"):
+        strip_imports("import Lean\n\timport Std\n")
+    with pytest.raises(FileError, match="carriage return"):
+        strip_imports("import Lean\rimport Std\n")
+    with pytest.raises(FileError, match="unterminated"):
+        strip_imports("/- open\nimport Lean\n")
+
+
+def test_read_source_is_byte_exact(tmp_path):
+    raw = "import Lean\r\ntheorem t : True := trivial\r-- x\u2028y\x85\n".encode()
+    (tmp_path / "f.lean").write_bytes(raw)
+    assert read_source(tmp_path / "f.lean").encode() == raw
+    (tmp_path / "g.lean").write_bytes(b"theorem t : True := trivial -- \xff\n")
+    with pytest.raises(FileError, match="not UTF-8"):
+        read_source(tmp_path / "g.lean")
 
 
 def test_check_result_parsing_and_lookup():

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import sys
@@ -193,7 +194,7 @@ class LeanServer:
     def _source_file(self) -> Path:
         src = server_source(self.imports)
         digest = hashlib.sha256(src.encode()).hexdigest()[:12]
-        wd = self.backend.workdir
+        wd = self.backend.source_dir  # readable by Lean, written only here
         wd.mkdir(parents=True, exist_ok=True)
         path = wd / f"LeanServer-{digest}.lean"
         if not path.exists() or path.read_text() != src:
@@ -206,17 +207,26 @@ class LeanServer:
         self._kill()
         path = self._source_file()
         self._answers = queue.Queue()
-        self._log_path = path.parent / f"{self.name}-{os.getpid()}-{id(self) & 0xffff:x}.log"
+        self.backend.workdir.mkdir(parents=True, exist_ok=True)
+        self._log_path = self.backend.workdir / f"{self.name}-{os.getpid()}-{id(self) & 0xffff:x}.log"
         log = open(self._log_path, "w")
         self._stdout_tail = []
         t0 = time.monotonic()
         self._proc = tied.popen(
-            self.backend.command(path), cwd=path.parent, env=self.backend.process_env(),
+            self.backend.command(path), cwd=self.backend.workdir, env=self.backend.process_env(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
             bufsize=1, start_new_session=True,
         )
         log.close()
-        threading.Thread(target=self._read_stdout, args=(self._proc, self._answers, self._stdout_tail),
+        # A fresh key per process prefixes its answers (see LeanServer.lean `serve`): stdout lines that code
+        # under elaboration prints cannot pass for answers.
+        prefix = f"{ANSWER_PREFIX}{secrets.token_hex(16)} "
+        try:
+            self._proc.stdin.write(prefix[len(ANSWER_PREFIX):-1] + "\n")
+            self._proc.stdin.flush()
+        except OSError:
+            pass  # the process is gone: _await_ready reports it
+        threading.Thread(target=self._read_stdout, args=(self._proc, self._answers, self._stdout_tail, prefix),
                          daemon=True).start()
         self._await_ready(t0)
         self._generation += 1
@@ -242,12 +252,12 @@ class LeanServer:
         self._request({"cmd": "clear"})
 
     @staticmethod
-    def _read_stdout(proc: subprocess.Popen, answers: queue.Queue, tail: list[str]) -> None:
+    def _read_stdout(proc: subprocess.Popen, answers: queue.Queue, tail: list[str], prefix: str) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
-            if line.startswith(ANSWER_PREFIX):
+            if line.startswith(prefix):
                 try:
-                    answers.put(json.loads(line[len(ANSWER_PREFIX):]))
+                    answers.put(json.loads(line[len(prefix):]))
                 except json.JSONDecodeError:
                     answers.put({"ok": False, "error": f"unreadable answer: {line[:200]}"})
             elif "[DEBUG" not in line:
