@@ -27,10 +27,10 @@ from typing import Any
 
 from .backend import ROOT, cache_root
 from .pool import LeanPool
-from .protocol import CheckResult, DeclResult, LeanCrash, LeanError, LeanTimeout, Message, ProofState, Stats, TacticResult
+from .protocol import CheckResult, DeclResult, LeanCrash, LeanError, LeanInfraError, LeanTimeout, Message, ProofState, Stats, TacticResult
 from .server import LeanServer
 
-ERRORS = {"LeanError": LeanError, "LeanCrash": LeanCrash, "LeanTimeout": LeanTimeout, "ValueError": ValueError}
+ERRORS = {"LeanError": LeanError, "LeanInfraError": LeanInfraError, "LeanCrash": LeanCrash, "LeanTimeout": LeanTimeout, "ValueError": ValueError}
 
 
 def default_socket() -> Path:
@@ -175,7 +175,7 @@ class RemoteLeanServer:
         sid = state.id if isinstance(state, ProofState) else int(state)
         r = self._call("run_tac", state=sid, tactic=tactic, heartbeats=heartbeats, timeout=timeout)
         st = r["state"]
-        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"])
+        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"], r.get("lost"))
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)
@@ -223,7 +223,7 @@ def find_daemon(preludes: list[str] | None = None, imports: tuple[str, ...] = ("
     try:
         client = RemoteLeanServer(path)
         info = client.ping()
-    except (OSError, LeanError, json.JSONDecodeError):
+    except (OSError, LeanError, LeanInfraError, json.JSONDecodeError):
         return None
     if preludes is not None and info["key"] != config_key(preludes, imports):
         client.close()

@@ -29,6 +29,7 @@ from .protocol import (
     CheckResult,
     LeanCrash,
     LeanError,
+    LeanInfraError,
     LeanTimeout,
     ProofState,
     Stats,
@@ -363,8 +364,10 @@ class LeanServer:
                 server_sid = self._server_id(sid)
                 ans = self.request({"cmd": "tactic", "state": server_sid, "tactic": tactic,
                                     **self._limits(heartbeats)}, timeout)
-            except LeanError as e:  # unknown state, too large, crash or timeout: an answer, not an exception
+            except LeanError as e:  # unknown state, too large: an answer, not an exception
                 return TacticResult(None, f"{type(e).__name__}: {e}")
+            except LeanInfraError as e:  # crash or timeout: the tactic is lost, and the result says so
+                return TacticResult(None, f"{type(e).__name__}: {e}", lost=type(e).__name__)
             if not ans.get("ok"):
                 return TacticResult(None, ans.get("error", "tactic failed"))
             parent = self._states[sid]
