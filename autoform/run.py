@@ -163,10 +163,10 @@ def _default_model() -> str | None:
 
 def _loop(formalizer: Formalizer, todo: list[InformalProblem], rows_path: Path, cfg: RunConfig,
           already: int) -> None:
-    from tqdm import tqdm
+    from prover.progress import progress_bar
 
-    bar = tqdm(total=len(todo) + already, initial=already, desc="formalize", unit="problem",
-               disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=len(todo) + already, initial=already, desc="formalize", unit="problem",
+                       disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
     ok = typed = 0
     with open(rows_path, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), max(1, cfg.batch)):

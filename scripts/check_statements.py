@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tqdm import tqdm  # noqa: E402
+from prover.progress import progress_bar  # noqa: E402
 
 from prover.lean import LeanError, LeanInfraError, open_server  # noqa: E402
 
@@ -26,7 +26,7 @@ def main() -> int:
     rows = [json.loads(line) for line in args.bench.read_text().splitlines() if line.strip()]
     server = open_server(preludes=[PRELUDE.read_text()])
     failed = []
-    for row in tqdm(rows, desc="statements", unit="stmt"):
+    for row in progress_bar(rows, desc="statements", unit="stmt"):
         try:
             server.start(row[args.field])
         except LeanError as e:

@@ -267,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--import", m]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        from tqdm import tqdm
+        from ..progress import progress_bar  # in place on a terminal, a line every N s into a log
 
-        with tqdm(desc="starting Lean daemon", bar_format="{desc}: {elapsed} elapsed", file=sys.stderr) as bar:
+        with progress_bar(desc="starting Lean daemon", bar_format="{desc}: {elapsed} elapsed",
+                          file=sys.stderr) as bar:
             while find_daemon(preludes, imports, sock) is None:
                 if proc.poll() is not None:
                     print(f"Lean daemon exited during start-up; see {log}", file=sys.stderr)

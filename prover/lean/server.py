@@ -205,10 +205,10 @@ class LeanServer:
     def _await_ready(self, t0: float) -> None:
         bar = None
         if self.progress:
-            from tqdm import tqdm
+            from ..progress import progress_bar  # in place on a terminal, a line every N s into a log
 
-            bar = tqdm(total=None, desc=f"starting Lean ({self.backend.name})", unit="s", leave=False,
-                       bar_format="{desc}: {elapsed} elapsed", file=sys.stderr)
+            bar = progress_bar(total=None, desc=f"starting Lean ({self.backend.name})", unit="s", leave=False,
+                               bar_format="{desc}: {elapsed} elapsed", file=sys.stderr)
         try:
             while True:
                 elapsed = time.monotonic() - t0

@@ -178,10 +178,10 @@ def build_generator(spec: str, model: str | None, options: dict[str, Any]) -> Ta
 
 # ------------------------------------------------------------------------------------------- the run
 def _progress(total: int, initial_proved: int, enabled: bool, desc: str):
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="thm", disable=not enabled, dynamic_ncols=True,
-                postfix={"proved": initial_proved}, file=sys.stderr)
+    return progress_bar(total=total, desc=desc, unit="thm", disable=not enabled, dynamic_ncols=True,
+                        postfix={"proved": initial_proved}, file=sys.stderr)
 
 
 def _check_resume(out: Path, manifest: dict, resume: bool, compare_model: bool = True) -> None:
