@@ -121,6 +121,9 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
                 from .sampler import build_sampler
 
                 _share_cpu_with_lean(1)  # torch on every core fights Lean (and anything else) for them
+                from prover.progress import quiet_library_bars
+
+                quiet_library_bars()
 
                 sampler = build_sampler(cfg.model, cfg.gen_options)
             if index is None:

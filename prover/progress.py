@@ -85,6 +85,20 @@ class LineWriter:
             self._emit(time.monotonic())
 
 
+def quiet_library_bars(stream: IO | None = None) -> None:
+    """Off a terminal, silence the bars of the libraries we call (transformers' "Loading weights", the hub's
+    downloads): they redraw with carriage returns we cannot turn into lines."""
+    if is_terminal(sys.stderr if stream is None else stream):
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
 def progress_bar(*args: Any, file: IO | None = None, interval: float | None = None, **kwargs: Any):
     """`tqdm(*args, **kwargs)` writing to `file` (default stderr): in place on a terminal, else as lines."""
     from tqdm import tqdm

@@ -275,11 +275,13 @@ class Plan:
     model_path: str | None
 
 
-def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool = True) -> Plan:
+def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool = True,
+              check_out: bool = True) -> Plan:
     """Check every input before Lean starts or a model loads, so a bad one fails in seconds with a message
     naming it (RunError, BenchError or ModelNotFound, all ValueError/OSError): the benchmark and its rows,
     theorem names, preludes (present, and present when rows need one), the generator's names and options,
-    the model folder (hf) or the server's URL and that it answers (openai)."""
+    the model folder (hf) or the server's URL and that it answers (openai), and (with `check_out`) that
+    `--out` holds no other run unless `--resume` continues the same one."""
     if cfg.workers < 1:
         raise RunError(f"--workers must be at least 1, got {cfg.workers}")
     problems = load_bench(cfg.bench)
@@ -301,7 +303,7 @@ def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool 
     preludes = [p.read_text() for p in prelude_files]
     out = Path(cfg.out)
     for d, spec in ((out, cfg.generator), (out / "baseline", BASELINE_GENERATOR)):
-        if d == out or cfg.baseline:  # a refused --resume costs seconds here, not Lean's start-up
+        if check_out and (d == out or cfg.baseline):  # a refused --resume costs seconds, not Lean's start-up
             _check_resume(d, {"data": data_info(cfg.bench), "generator": spec, "budget": cfg.budget.to_dict()},
                           cfg.resume, compare_model=False)
     if generator_given:
@@ -318,6 +320,9 @@ def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool 
     if "openai" in parts and probe_server:
         probe_model_server(cfg.model, cfg.gen_options)
     return Plan(problems, prelude_files, preludes, model_path)
+
+
+_NOT_OPTIONS = {"self", "model_path", "base_url", "tokenizer", "source", "name"}  # given by the run, not --gen-opt
 
 
 def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
@@ -345,7 +350,8 @@ def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
             sig = inspect.signature(cls.__init__)
             if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
                 return parts
-            accepted |= {n for n, p in sig.parameters.items() if n != "self" and p.kind is not p.VAR_POSITIONAL}
+            accepted |= {n for n, p in sig.parameters.items()
+                         if n not in _NOT_OPTIONS and p.kind is not p.VAR_POSITIONAL}
         bad = sorted(set(options) - accepted)
         if bad:
             raise RunError(f"unknown --gen-opt {', '.join(bad)} for generator {spec!r}"
@@ -420,6 +426,10 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
     if "hf" in cfg.generator.split("+") and generator is None:
         _share_cpu_with_lean(cfg.workers if not cfg.ray_address else 0)
     # The model loads here, after every input was checked and before paying for Lean's start-up.
+    if generator is None:
+        from ..progress import quiet_library_bars
+
+        quiet_library_bars()
     gen = generator or build_generator(cfg.generator, model_path or cfg.model, cfg.gen_options)
     base_gen = None
     if cfg.baseline:
