@@ -182,8 +182,11 @@ def _recheck_filled(server, path: Path, preludes: list[Path], has_context: bool)
         print(f"check:   could not re-check {path} ({type(e).__name__}: {e}); run {cmd}")
         return
     decls = [d for d in res.declarations if d.name and not d.name.startswith("command#")]
-    print(f"check:   {path}: {sum(d.sound for d in decls)}/{len(decls)} declarations sound "
-          f"(the rest keep their sorry){'' if res.parse_messages == () else '; parse errors'}")
+    sound = sum(d.sound for d in decls)
+    rest = [d.name for d in decls if not d.sound]
+    print(f"check:   {path}: {sound}/{len(decls)} declarations sound"
+          + (f"; not sound: {', '.join(rest)}" if rest else "")
+          + ("; parse errors: " + "; ".join(m.text for m in res.parse_messages[:2]) if res.parse_messages else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
