@@ -2,6 +2,9 @@
 
     python -m autoform --input FILE.jsonl|FILE.txt|"problem text" [--model PATH|URL] [--k 8] [--out DIR]
                        [--repair-rounds 2] [--few-shot 4] [--resume] [--limit N] [--back-translate]
+
+Exit codes: 0 the run finished (report.md gives the type-check and equivalence rates), 2 bad input (found
+before Lean starts or a model loads).
 """
 from __future__ import annotations
 
@@ -29,8 +32,28 @@ def _options(items: list[str]) -> dict:
     return out
 
 
+def check_inputs(spec: str, model: str | None, options: dict) -> None:
+    """The problems can be read, the model folder exists (or the server answers) and the options are ones
+    the sampler takes: seconds, where finding out after Lean's start-up costs minutes. Raises ValueError."""
+    from prover.run.runner import check_generator_spec, probe_model_server
+
+    from .problems import read_problems
+
+    read_problems(spec)
+    server = bool(model and model.startswith(("http://", "https://")))
+    check_generator_spec("openai" if server else "hf", {k: v for k, v in options.items()
+                                                        if k not in ("max_prompt_tokens",)})
+    if server:
+        probe_model_server(model, options)
+    else:
+        from prover.generate.models import resolve_model
+
+        resolve_model(model)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m autoform", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m autoform", description=__doc__.splitlines()[0],
+                                 epilog="exit codes: 0 the run finished, 2 bad input (checked before Lean starts)")
     ap.add_argument("--input", required=True, help="a .jsonl file (rows with informal_statement), a text file "
                     "(one problem per paragraph), or the problem itself")
     ap.add_argument("--model", default=None, help="local model folder (default: the bundled model) or the URL "
@@ -63,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         prelude = Path(a.prelude) if a.prelude else DEFAULT_PRELUDE
         if a.prelude and not prelude.is_file():
             raise ValueError(f"prelude file not found: {prelude}")
+        check_inputs(a.input, a.model, _options(a.gen_opt))  # before Lean starts or a model loads
         settings = FormalizeConfig(k=a.k, repair_rounds=a.repair_rounds, repair_width=a.repair_width,
                                    few_shot=a.few_shot, max_prompt_tokens=a.max_prompt_tokens,
                                    flags=not a.no_flags, back_translate=a.back_translate)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prover.lean.protocol import LeanError
+from prover.lean.protocol import LeanError, LeanInfraError
 from prover.search.hazards import crashes_lean
 
 TRIVIAL_TACTICS = ("rfl", "trivial", "decide", "simp", "omega")
@@ -36,6 +36,8 @@ def check_statement(env, header: str, flags: bool = True, timeout: float = 60.0)
         root = env.start(header, heartbeats=20000, timeout=timeout)
     except LeanError as e:
         return Verdict(False, str(e))
+    except LeanInfraError as e:  # no verdict from Lean; the candidate is not kept, and the error says why
+        return Verdict(False, f"no verdict, Lean failed: {type(e).__name__}: {e}")
     except ValueError as e:  # not a statement at all (e.g. it carries a proof)
         return Verdict(False, str(e))
     v = Verdict(True)
@@ -50,7 +52,7 @@ def check_statement(env, header: str, flags: bool = True, timeout: float = 60.0)
         try:
             negation = env.start(f"theorem autoform_refute : ¬ ({parse_statement(header).proposition()})",
                                  heartbeats=20000, timeout=timeout)
-        except (LeanError, ValueError):
+        except (LeanError, LeanInfraError, ValueError):  # no refutation flag without Lean's answer
             return v
         _closes(env, negation, REFUTE_TACTICS, timeout, v, "refuted")
     return v

@@ -121,6 +121,9 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
                 from .sampler import build_sampler
 
                 _share_cpu_with_lean(1)  # torch on every core fights Lean (and anything else) for them
+                from prover.progress import quiet_library_bars
+
+                quiet_library_bars()
 
                 sampler = build_sampler(cfg.model, cfg.gen_options)
             if index is None:
@@ -163,10 +166,10 @@ def _default_model() -> str | None:
 
 def _loop(formalizer: Formalizer, todo: list[InformalProblem], rows_path: Path, cfg: RunConfig,
           already: int) -> None:
-    from tqdm import tqdm
+    from prover.progress import progress_bar
 
-    bar = tqdm(total=len(todo) + already, initial=already, desc="formalize", unit="problem",
-               disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
+    bar = progress_bar(total=len(todo) + already, initial=already, desc="formalize", unit="problem",
+                       disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
     ok = typed = 0
     with open(rows_path, "a", encoding="utf-8") as f:
         for start in range(0, len(todo), max(1, cfg.batch)):

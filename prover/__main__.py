@@ -1,8 +1,10 @@
 """`python -m prover`: the prover's command line.
 
     python -m prover check FILE.lean [--json] [--prelude FILE]   # one result per theorem; exit 1 if any fails
-    python -m prover prove --bench FILE.jsonl [--model PATH|URL] [--generator hf+fixed] [--budget k=v,...]
-                           [--out DIR] [--workers N] [--resume] [--baseline] [--ray-address ADDR]
+    python -m prover prove FILE.lean | "theorem ..." | --bench FILE.jsonl [--model PATH|URL]
+                           [--generator hf+fixed] [--budget k=v,...] [--out DIR] [--workers N] [--resume]
+                           [--baseline] [--ray-address ADDR]
+    # exit 0 all proved, 1 some not, 2 bad input, 3 nothing attemptable / only machinery failures
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from .search.budget import Budget
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .lean import BackendError, LeanError, open_server
+    from .lean import BackendError, LeanError, LeanInfraError, open_server
     from .lean.check_file import FileError, check_source, read_source
 
     server = None
@@ -30,7 +32,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if server is None:
             server = open_server(preludes=preludes, request_timeout=args.timeout)
         result = check_source(server, source, use_preludes=bool(preludes), timeout=args.timeout)
-    except (FileError, BackendError, LeanError, OSError) as e:
+    except (FileError, BackendError, LeanError, LeanInfraError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
@@ -70,50 +72,144 @@ def _parse_value(text: str):
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
+def parse_gen_options(items: list[str]) -> dict:
+    """`--gen-opt KEY=VALUE` items as a dict (numbers and true/false/none converted)."""
+    opts = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"bad --gen-opt {item!r}: expected KEY=VALUE")
+        opts[key.strip()] = _parse_value(val.strip())
+    return opts
+
+
+PROVE_EXIT_CODES = """exit codes:
+  0  every theorem proved (each proof re-checked from its text by Lean's kernel)
+  1  some theorem not proved (search exhausted, out of budget, statement refused, or a machinery failure
+     among real attempts; --resume retries the machinery failures)
+  2  bad input (file, prelude, model, server URL, budget key, generator name or option), found before
+     Lean starts or a model loads
+  3  nothing could be attempted: no sorry theorem in the file, every statement refused by Lean, or every
+     attempt a machinery failure (Lean crashed or timed out, model server unreachable)
+  130 interrupted (finished theorems are kept; rerun with --resume)
+the last line on stderr gives the reason."""
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
-    from .lean import BackendError, LeanError
+    from .lean import BackendError, LeanError, LeanInfraError
     from .run.bench import BenchError
-    from .run.runner import RunConfig, RunError, run
+    from .run.inputs import (InputError, NothingToProve, default_out, from_lean_file, from_statement, kind_of,
+                             write_filled)
+    from .run.runner import RunConfig, RunError, exit_status, preflight, run, start_lean_servers
+
+    def fail(code: int, why: str) -> int:
+        print(f"prove: {why}", file=sys.stderr)
+        return code
 
     try:
+        if args.input and args.bench:
+            raise InputError("give either an INPUT (.lean file or statement) or --bench, not both")
+        if not args.input and not args.bench:
+            raise InputError("nothing to prove: give a .lean file, a statement in quotes, or --bench FILE.jsonl")
+        arg = args.input or args.bench
+        kind = "bench" if args.bench else kind_of(arg)
         budget = Budget.parse(args.budget)
-        opts = {}
-        for item in args.gen_opt:
-            key, sep, val = item.partition("=")
-            if not sep or not key:
-                raise RunError(f"bad --gen-opt {item!r}: expected KEY=VALUE")
-            opts[key.strip()] = _parse_value(val.strip())
-        out = Path(args.out) if args.out else Path("runs") / f"prove-{Path(args.bench).stem}"
-        cfg = RunConfig(bench=Path(args.bench), out=out, generator=args.generator, model=args.model,
+        opts = parse_gen_options(args.gen_opt)
+        out = Path(args.out) if args.out else default_out(arg, kind)
+        preludes = [Path(p) for p in args.prelude]
+        for p in preludes:
+            if not p.is_file():
+                raise InputError(f"prelude file not found: {p}")
+        source = None
+        if kind == "file":
+            source = from_lean_file(Path(arg), out)
+            bench = source.bench
+            if source.context is not None:
+                preludes.append(source.context)
+        elif kind == "statement":
+            bench = from_statement(arg, out).bench
+        else:
+            bench = Path(arg)
+        cfg = RunConfig(bench=bench, out=out, generator=args.generator, model=args.model,
                         budget=budget, workers=args.workers, resume=args.resume, baseline=args.baseline,
                         ray_address=args.ray_address, ray_actors=args.ray_actors, limit=args.limit,
-                        names=args.name, preludes=[Path(p) for p in args.prelude],
+                        names=args.name, preludes=preludes,
                         imports=tuple(args.imports) or ("Lean",), gen_options=opts,
                         progress=not args.no_progress, argv=sys.argv)
-        run(cfg)
-    except (RunError, BenchError, BackendError, LeanError, ValueError, OSError) as e:
+        if source is None:
+            res = run(cfg)
+        else:  # our own servers, kept open after the run to re-check the filled-in file
+            plan = preflight(cfg)
+            if not cfg.ray_address:
+                print(f"starting {cfg.workers} Lean server(s) (minutes on the embedded backend; "
+                      "`make daemon-start` keeps one warm)...", file=sys.stderr)
+            envs = start_lean_servers(cfg.workers, plan.preludes, cfg.imports) if not cfg.ray_address else None
+            try:
+                res = run(cfg, envs=envs)
+                filled, n = write_filled(source.lean_file, res["rows"])
+                print(f"filled:  {filled} ({n}/{len(source.names)} sorry proofs filled in)")
+                _recheck_filled(envs[0] if envs else None, filled, [Path(p) for p in args.prelude],
+                                source.context is not None)
+            finally:
+                for e in envs or ():
+                    e.close()
+    except NothingToProve as e:
+        return fail(3, str(e))
+    except (InputError, RunError, BenchError, BackendError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except (LeanError, LeanInfraError) as e:  # Lean would not start, or refused a prelude
+        return fail(3, f"Lean failed before any theorem was attempted: {type(e).__name__}: {e}")
     except KeyboardInterrupt:
         print("interrupted: finished theorems are in results.jsonl; rerun with --resume", file=sys.stderr)
         return 130
-    return 0
+    code, why = exit_status(res["rows"])
+    return fail(code, why)
+
+
+def _recheck_filled(server, path: Path, preludes: list[Path], has_context: bool) -> None:
+    """Check the written file as `python -m prover check` would, on the run's server when it can: a server
+    that loaded the file's own definitions as a prelude would see them twice, so then only say how."""
+    cmd = f"python -m prover check {path}" + "".join(f" --prelude {p}" for p in preludes)
+    if server is None or (has_context and preludes):
+        print(f"check:   {cmd}")
+        return
+    from .lean.check_file import check_source
+
+    try:
+        res = check_source(server, path.read_text(encoding="utf-8"), use_preludes=not has_context)
+    except Exception as e:  # noqa: BLE001 - the proofs are already verified one by one; this is a courtesy
+        print(f"check:   could not re-check {path} ({type(e).__name__}: {e}); run {cmd}")
+        return
+    decls = [d for d in res.declarations if d.name and not d.name.startswith("command#")]
+    sound = sum(d.sound for d in decls)
+    rest = [d.name for d in decls if not d.sound]
+    print(f"check:   {path}: {sound}/{len(decls)} declarations sound"
+          + (f"; not sound: {', '.join(rest)}" if rest else "")
+          + ("; parse errors: " + "; ".join(m.text for m in res.parse_messages[:2]) if res.parse_messages else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m prover", description="Lean 4 proof search and checking")
     sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("check", help="check every declaration of a .lean file with Lean's kernel")
+    p = sub.add_parser("check", help="check every declaration of a .lean file with Lean's kernel",
+                       epilog="exit codes: 0 every theorem sound, 1 some theorem fails, 2 bad input or Lean "
+                       "could not run")
     p.add_argument("file", help="a .lean file (imports limited to what the backend has)")
     p.add_argument("--json", action="store_true", help="one JSON object per declaration")
     p.add_argument("--prelude", action="append", default=[], help="trusted .lean definitions to load first")
     p.add_argument("--timeout", type=float, default=600, help="wall-clock limit for the check, seconds")
     p.set_defaults(fn=cmd_check)
-    p = sub.add_parser("prove", help="best-first proof search over a benchmark (JSONL)",
-                       description="Best-first proof search over a benchmark. Every reported proof is re-checked "
-                       "from its text by Lean's kernel.")
-    p.add_argument("--bench", required=True, help="JSONL rows with `name` and `core_statement` (or `statement`)")
-    p.add_argument("--out", default=None, help="run directory (default: runs/prove-<bench name>)")
+    p = sub.add_parser("prove", help="best-first proof search: a .lean file's sorries, one statement, or a benchmark",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PROVE_EXIT_CODES,
+                       description="Best-first proof search. Every reported proof is re-checked from its text by "
+                       "Lean's kernel.\n\n  python -m prover prove FILE.lean        # every sorry theorem; writes "
+                       "FILE.proved.lean\n  python -m prover prove \"theorem foo (a b : Nat) : a + b = b + a\"\n"
+                       "  python -m prover prove --bench FILE.jsonl")
+    p.add_argument("input", nargs="?", default=None,
+                   help="a .lean file (every theorem/lemma whose proof is `sorry` is a problem), or one statement")
+    p.add_argument("--bench", default=None, help="JSONL rows with `name` and `core_statement` (or `statement`)")
+    p.add_argument("--out", default=None, help="run directory (default: runs/prove-<input name>)")
     p.add_argument("--generator", default="hf+fixed",
                    help="tactic generator: hf, openai, fixed, or a sum such as hf+fixed (default)")
     p.add_argument("--model", default=None,

@@ -76,7 +76,7 @@ def latency(srv: LeanServer, rows: list[dict]) -> tuple[dict[str, list[float]], 
             t0 = time.perf_counter()
             res = srv.run_tac(root, tac, heartbeats=10000, timeout=30)
             ms = (time.perf_counter() - t0) * 1000
-            if res.error and "LeanTimeout" in res.error:
+            if res.lost == "LeanTimeout":
                 timeouts += 1  # the server was restarted; leave the restart out of the latency figures
                 continue
             out[tac].append(ms)

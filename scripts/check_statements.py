@@ -11,9 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tqdm import tqdm  # noqa: E402
+from prover.progress import progress_bar  # noqa: E402
 
-from prover.lean import LeanError, open_server  # noqa: E402
+from prover.lean import LeanError, LeanInfraError, open_server  # noqa: E402
 
 PRELUDE = Path(__file__).resolve().parents[1] / "data" / "minif2f_core" / "prelude.lean"
 
@@ -26,11 +26,13 @@ def main() -> int:
     rows = [json.loads(line) for line in args.bench.read_text().splitlines() if line.strip()]
     server = open_server(preludes=[PRELUDE.read_text()])
     failed = []
-    for row in tqdm(rows, desc="statements", unit="stmt"):
+    for row in progress_bar(rows, desc="statements", unit="stmt"):
         try:
             server.start(row[args.field])
         except LeanError as e:
             failed.append((row["name"], str(e)))
+        except LeanInfraError as e:  # not a verdict on the statement, but it was not checked either
+            failed.append((row["name"], f"no verdict, Lean failed: {type(e).__name__}: {e}"))
     server.close()
     for name, err in failed:
         print(f"FAILED {name}: {err[:300]}")

@@ -36,7 +36,7 @@ def test_run_writes_every_output_and_counts_only_checked_proofs(tmp_path, bench)
         assert (run_dir / f).is_file(), f
     rows = read_results(run_dir / "results.jsonl")
     assert {n for n, r in rows.items() if r.status == "proved"} == {"t0", "t1", "t2", "t5"}
-    assert rows["bad"].status == "error" and "statement rejected" in rows["bad"].error
+    assert rows["bad"].status == "invalid" and "statement rejected" in rows["bad"].error
     assert rows["t5"].proof == "dec\ndec\ndec\ndec\ndec\nzero" and rows["t5"].verified
     assert all(r.tactic_calls > 0 for n, r in rows.items() if n not in ("t0", "bad"))
     base = read_results(run_dir / "baseline" / "results.jsonl")

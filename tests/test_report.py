@@ -27,9 +27,10 @@ def make_rows(n: int, seed: int, p_proved: float, generator: str) -> list[Theore
         cat = CATEGORIES[i % len(CATEGORIES)]
         u = rnd.random()
         status = ("proved" if u < p_proved else "failed" if u < p_proved + 0.15
-                  else "error" if u < p_proved + 0.25 else "budget")
-        exp = 0 if status == "error" else rnd.randint(1, 64) if status != "budget" else 64
-        wall = 0.0 if status == "error" else rnd.uniform(0.5, 60.0)
+                  else "invalid" if u < p_proved + 0.2 else "lean_crash" if u < p_proved + 0.25 else "budget")
+        noverdict = status in ("invalid", "lean_crash")
+        exp = 0 if noverdict else rnd.randint(1, 64) if status != "budget" else 64
+        wall = 0.0 if noverdict else rnd.uniform(0.5, 60.0)
         lean = wall * rnd.uniform(0.3, 0.6)
         model = wall * rnd.uniform(0.1, 0.3)
         proved = status == "proved"
@@ -41,7 +42,7 @@ def make_rows(n: int, seed: int, p_proved: float, generator: str) -> list[Theore
             expansions_to_proof=rnd.randint(1, exp) if proved else None,
             tactic_calls=exp * rnd.randint(4, 8), nodes=exp * 3, lean_seconds=lean, model_seconds=model,
             wall_seconds=wall, seconds_to_proof=rnd.uniform(0.1, wall) if proved else None,
-            error="Lean error: unknown identifier 'foo' | at line 3" if status == "error" else None))
+            error="Lean error: unknown identifier 'foo' | at line 3" if noverdict else None))
     return rows
 
 
@@ -112,7 +113,13 @@ def test_finished_names(tmp_path, rows):
     with ResultsWriter(path) as w:
         for r in rows:
             w.write(r)
-    assert {r.status for r in rows} == {"proved", "failed", "budget", "error"}
+    assert {r.status for r in rows} == {"proved", "failed", "budget", "invalid", "lean_crash"}
+    # a machinery failure is no verdict: --resume retries it, until a later row for the theorem is a verdict
+    crashed = {r.name for r in rows if r.status == "lean_crash"}
+    assert crashed and finished_names(path) == {r.name for r in rows} - crashed
+    with ResultsWriter(path) as w:
+        for name in crashed:
+            w.write(TheoremResult(name=name, category="core", status="failed"))
     assert finished_names(path) == {r.name for r in rows}
 
 
@@ -162,16 +169,16 @@ def test_report_numbers(tmp_path, rows, baseline_rows):
     assert f"| {pct(bk, bn)} | {bk}/{bn} |" in base_row
     for row, rs in ((main_row, rows), (base_row, baseline_rows)):
         cells = [c.strip() for c in row.strip("|").split("|")]
-        failed, budget, errors = (sum(r.status == s for r in rs) for s in ("failed", "budget", "error"))
-        assert cells[4:7] == [str(failed), str(budget), str(errors)]
+        counts = [sum(r.status == s for r in rs) for s in ("failed", "budget", "invalid", "lean_crash")]
+        assert cells[4:8] == [str(c) for c in counts]
         etp = [r.expansions_to_proof for r in rs if r.status == "proved"]
-        assert cells[7] == f"{sum(etp) / len(etp):.1f}"
+        assert cells[8] == f"{sum(etp) / len(etp):.1f}"
         wall = sum(r.wall_seconds for r in rs)
-        assert cells[8] == f"{sum(r.expansions for r in rs) / wall:.1f}"
-        assert cells[9] == f"{sum(r.tactic_calls for r in rs) / sum(r.lean_seconds for r in rs):.1f}"
-        assert cells[10] == f"{sum(r.tactic_calls for r in rs) / wall:.1f}"
-        assert cells[11] == f"{100 * sum(r.model_seconds for r in rs) / wall:.1f}%"
-        assert cells[12] == f"{100 * sum(r.lean_seconds for r in rs) / wall:.1f}%"
+        assert cells[9] == f"{sum(r.expansions for r in rs) / wall:.1f}"
+        assert cells[10] == f"{sum(r.tactic_calls for r in rs) / sum(r.lean_seconds for r in rs):.1f}"
+        assert cells[11] == f"{sum(r.tactic_calls for r in rs) / wall:.1f}"
+        assert cells[12] == f"{100 * sum(r.model_seconds for r in rs) / wall:.1f}%"
+        assert cells[13] == f"{100 * sum(r.lean_seconds for r in rs) / wall:.1f}%"
     # per category
     for cat in CATEGORIES:
         mc = [r for r in rows if r.category == cat]
@@ -187,16 +194,18 @@ def test_report_numbers(tmp_path, rows, baseline_rows):
     only_main = sorted({r.name for r in rows if r.proved} - {r.name for r in baseline_rows if r.proved})
     assert f"proved only by main ({len(only_main)})" in text
     # proved theorems with proofs, collapsible; errors separately
-    proved_sec = text.split("## Proved theorems")[1].split("## Errors")[0]
+    proved_sec = text.split("## Proved theorems")[1].split("## Statements Lean refused")[0]
     assert f"({k})" in proved_sec.splitlines()[0]
     assert proved_sec.count("<details>") - proved_sec.count("Not proved") == k
     for r in rows:
         if r.proved:
             assert f"<code>{r.name}</code>" in proved_sec and r.proof in proved_sec
-    errors_sec = text.split("## Errors")[1].split("## Run")[0]
-    err_names = {r.name for r in rows if r.status == "error"}
-    assert set(re.findall(r"`(thm_\d+)`", errors_sec)) == err_names
-    assert "\\|" in errors_sec  # the "|" in the message does not break the table
+    for title, status in (("Statements Lean refused", "invalid"), ("Machinery failures", "lean_crash")):
+        sec = text.split(f"## {title}")[1].split("\n## ")[0]
+        assert set(re.findall(r"`(thm_\d+)`", sec)) == {r.name for r in rows if r.status == status}
+        assert "\\|" in sec  # the "|" in the message does not break the table
+    n_crash = sum(r.status == "lean_crash" for r in rows)
+    assert f"⚠ {n_crash} theorem(s) got no verdict because the machinery failed ({n_crash} lean_crash)" in text
     # plot written and linked
     assert f"]({PLOT_NAME})" in text and (tmp_path / PLOT_NAME).is_file()
 

@@ -107,7 +107,7 @@ def test_a_proof_refused_by_the_final_check_is_never_reported():
 
 def test_a_statement_lean_rejects_is_an_error_row():
     res = BestFirstSearch(ToyEnv(), ScriptedGenerator(), Budget()).search("theorem t : oops", "t")
-    assert res.status == "error" and "statement rejected" in res.error
+    assert res.status == "invalid" and "statement rejected" in res.error
 
 
 def test_expand_batch_sends_several_open_nodes_to_the_generator_at_once():

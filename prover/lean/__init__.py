@@ -1,7 +1,8 @@
 """Python side of the Lean proof-state server: backends, one server, a pool, a daemon, a LeanDojo facade."""
 from .backend import Backend, BackendError, find_backend
 from .pool import LeanPool
-from .protocol import (CheckResult, DeclResult, LeanCrash, LeanError, LeanTimeout, Message, ProofState, Stats,
+from .protocol import (CheckResult, DeclResult, LeanCrash, LeanError, LeanInfraError, LeanTimeout,
+                       Message, ProofState, Stats,
                        TacticResult, normalize_statement)
 from .server import LeanServer
 
@@ -21,5 +22,5 @@ def open_server(preludes: list[str] | None = None, imports: tuple[str, ...] = ("
 
 
 __all__ = ["Backend", "BackendError", "find_backend", "LeanPool", "LeanServer", "open_server", "CheckResult",
-           "DeclResult", "LeanCrash", "LeanError", "LeanTimeout", "Message", "ProofState", "Stats", "TacticResult",
+           "DeclResult", "LeanCrash", "LeanError", "LeanInfraError", "LeanTimeout", "Message", "ProofState", "Stats", "TacticResult",
            "normalize_statement"]

@@ -29,10 +29,10 @@ from typing import Any
 
 from .backend import ROOT, cache_root
 from .pool import LeanPool
-from .protocol import CheckResult, DeclResult, LeanCrash, LeanError, LeanTimeout, Message, ProofState, Stats, TacticResult
+from .protocol import CheckResult, DeclResult, LeanCrash, LeanError, LeanInfraError, LeanTimeout, Message, ProofState, Stats, TacticResult
 from .server import LeanServer
 
-ERRORS = {"LeanError": LeanError, "LeanCrash": LeanCrash, "LeanTimeout": LeanTimeout, "ValueError": ValueError}
+ERRORS = {"LeanError": LeanError, "LeanInfraError": LeanInfraError, "LeanCrash": LeanCrash, "LeanTimeout": LeanTimeout, "ValueError": ValueError}
 
 
 def default_socket() -> Path:
@@ -181,7 +181,7 @@ class RemoteLeanServer:
         sid = state.id if isinstance(state, ProofState) else int(state)
         r = self._call("run_tac", state=sid, tactic=tactic, heartbeats=heartbeats, timeout=timeout)
         st = r["state"]
-        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"])
+        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"], r.get("lost"))
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)
@@ -229,7 +229,7 @@ def find_daemon(preludes: list[str] | None = None, imports: tuple[str, ...] = ("
     try:
         client = RemoteLeanServer(path)
         info = client.ping()
-    except (OSError, LeanError, json.JSONDecodeError):
+    except (OSError, LeanError, LeanInfraError, json.JSONDecodeError):
         return None
     if preludes is not None and info["key"] != config_key(preludes, imports):
         client.close()
@@ -277,9 +277,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--import", m]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        from tqdm import tqdm
+        from ..progress import progress_bar  # in place on a terminal, a line every N s into a log
 
-        with tqdm(desc="starting Lean daemon", bar_format="{desc}: {elapsed} elapsed", file=sys.stderr) as bar:
+        with progress_bar(desc="starting Lean daemon", bar_format="{desc}: {elapsed} elapsed",
+                          file=sys.stderr) as bar:
             while find_daemon(preludes, imports, sock) is None:
                 if proc.poll() is not None:
                     print(f"Lean daemon exited during start-up; see {log}", file=sys.stderr)

@@ -11,15 +11,21 @@ from typing import Any
 
 
 class LeanError(RuntimeError):
-    """Lean answered a request with an error (bad statement, parse error, ...)."""
+    """Lean answered and said no: the input was refused (a statement that does not elaborate, a parse error,
+    an unknown state, a request too large to send). A verdict on the input, never a machinery failure."""
 
 
-class LeanCrash(LeanError):
-    """The Lean process died or hung during a request; it has been restarted, the request is lost."""
+class LeanInfraError(RuntimeError):
+    """The Lean machinery failed (the process died, hung, or would not start): no verdict on the input.
+    Deliberately not a `LeanError`, so `except LeanError` never turns a crash into "Lean refused it"."""
 
 
-class LeanTimeout(LeanCrash):
-    """A request ran past its wall-clock limit; the process was killed and restarted."""
+class LeanCrash(LeanInfraError):
+    """The Lean process died (or would not start) during a request; it has been restarted, the request is lost."""
+
+
+class LeanTimeout(LeanInfraError):
+    """A request ran past its wall-clock limit; the process was killed and restarted, the request is lost."""
 
 
 _PROOF_SUFFIX = re.compile(r"\s*:=\s*(by\s+)?(sorry|admit)\s*$", re.S)
@@ -76,6 +82,9 @@ class TacticResult:
 
     state: ProofState | None
     error: str | None = None
+    # "LeanCrash" | "LeanTimeout" when the request was lost to the machinery (the process was restarted):
+    # not Lean's verdict on the tactic
+    lost: str | None = None
 
     @property
     def ok(self) -> bool:

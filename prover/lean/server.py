@@ -35,6 +35,7 @@ from .protocol import (
     CheckResult,
     LeanCrash,
     LeanError,
+    LeanInfraError,
     LeanTimeout,
     ProofState,
     Stats,
@@ -268,10 +269,10 @@ class LeanServer:
     def _await_ready(self, t0: float) -> None:
         bar = None
         if self.progress:
-            from tqdm import tqdm
+            from ..progress import progress_bar  # in place on a terminal, a line every N s into a log
 
-            bar = tqdm(total=None, desc=f"starting Lean ({self.backend.name})", unit="s", leave=False,
-                       bar_format="{desc}: {elapsed} elapsed", file=sys.stderr)
+            bar = progress_bar(total=None, desc=f"starting Lean ({self.backend.name})", unit="s", leave=False,
+                               bar_format="{desc}: {elapsed} elapsed", file=sys.stderr)
         try:
             while True:
                 elapsed = time.monotonic() - t0
@@ -429,8 +430,10 @@ class LeanServer:
                 server_sid = self._server_id(sid)
                 ans = self.request({"cmd": "tactic", "state": server_sid, "tactic": tactic,
                                     **self._limits(heartbeats)}, timeout)
-            except LeanError as e:  # unknown state, too large, crash or timeout: an answer, not an exception
+            except LeanError as e:  # unknown state, too large: an answer, not an exception
                 return TacticResult(None, f"{type(e).__name__}: {e}")
+            except LeanInfraError as e:  # crash or timeout: the tactic is lost, and the result says so
+                return TacticResult(None, f"{type(e).__name__}: {e}", lost=type(e).__name__)
             if not ans.get("ok"):
                 return TacticResult(None, ans.get("error", "tactic failed"))
             parent = self._states[sid]

@@ -1,8 +1,9 @@
 """The report of a run: `report.md`, a terminal summary table, and `pass_vs_budget.png`.
 
 Definitions used throughout (the report repeats them under its tables):
-- pass rate = proved / all theorems of the run (a theorem that could not start, status "error", counts as
-  not proved);
+- pass rate = proved / all theorems of the run (a statement Lean refused, "invalid", and a machinery
+  failure, "lean_crash"/"lean_timeout"/"model_error"/"error", count as not proved; the report counts the
+  machinery failures apart, since they say nothing about the theorems, and `--resume` retries them);
 - expansions/s = sum of expansions / sum of per-theorem wall seconds;
 - Lean calls/s (Lean time) = sum of tactic_calls / sum of lean_seconds (Lean's own throughput);
 - Lean calls/s (wall) = sum of tactic_calls / sum of per-theorem wall seconds;
@@ -22,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..outcome import MACHINERY
 from .manifest import read_manifest
 from .results import RESULTS_NAME, TheoremResult, read_results
 
@@ -41,7 +43,9 @@ class RunStats:
     proved: int
     failed: int
     budget: int
-    error: int
+    invalid: int  # statements Lean refused
+    machinery: int  # attempts lost to a machinery failure (no verdict); by kind in `machinery_kinds`
+    machinery_kinds: dict
     unverified: int  # proved rows whose proof the kernel did not re-check
     mean_expansions_to_proof: float | None
     sum_expansions: int
@@ -93,7 +97,9 @@ def run_stats(rows: Sequence[TheoremResult], label: str = "main") -> RunStats:
     etp = [r.expansions_to_proof for r in proved if r.expansions_to_proof is not None]
     return RunStats(
         label=label, generator=_generator(rows), n=len(rows), proved=status["proved"],
-        failed=status["failed"], budget=status["budget"], error=status["error"],
+        failed=status["failed"], budget=status["budget"], invalid=status["invalid"],
+        machinery=sum(status[o.value] for o in MACHINERY),
+        machinery_kinds={o.value: status[o.value] for o in sorted(MACHINERY) if status[o.value]},
         unverified=sum(not r.verified for r in proved),
         mean_expansions_to_proof=statistics.fmean(etp) if etp else None,
         sum_expansions=sum(r.expansions for r in rows), sum_tactic_calls=sum(r.tactic_calls for r in rows),
@@ -217,12 +223,13 @@ def summary_table(rows: Sequence[TheoremResult], baseline_rows: Sequence[Theorem
     runs = [run_stats(rows, "main")]
     if baseline_rows is not None:
         runs.append(run_stats(baseline_rows, "baseline"))
-    header = ["run", "generator", "proved", "pass", "failed", "budget", "errors", "exp->proof",
+    header = ["run", "generator", "proved", "pass", "failed", "budget", "invalid", "machinery", "exp->proof",
               "exp/s(wall)", "calls/s(Lean)", "calls/s(wall)", "model%", "Lean%"]
     table = [header]
     for s in runs:
         table.append([s.label, s.generator or "-", f"{s.proved}/{s.n}", _pct(s.pass_rate), str(s.failed),
-                      str(s.budget), str(s.error), _num(s.mean_expansions_to_proof), _num(s.expansions_per_s),
+                      str(s.budget), str(s.invalid), str(s.machinery), _num(s.mean_expansions_to_proof),
+                      _num(s.expansions_per_s),
                       _num(s.lean_calls_per_lean_s), _num(s.lean_calls_per_wall_s), _pct(s.model_share),
                       _pct(s.lean_share)])
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
@@ -233,7 +240,8 @@ def summary_table(rows: Sequence[TheoremResult], baseline_rows: Sequence[Theorem
         d = runs[0].pass_rate - runs[1].pass_rate
         lines.append(f"vs baseline: {_pp(d)} ({_pct(runs[0].pass_rate)} vs {_pct(runs[1].pass_rate)})")
     lines.append("exp/s and calls/s(wall) per second of per-theorem wall time; calls/s(Lean) per second "
-                 "inside Lean; model%/Lean% of per-theorem wall time")
+                 "inside Lean; model%/Lean% of per-theorem wall time; machinery = attempts lost to Lean crashes "
+                 "or timeouts, the model server or a bug (no verdict; --resume retries them)")
     return "\n".join(lines)
 
 
@@ -334,6 +342,10 @@ def write_report(run_dir: Path, rows: list[TheoremResult], *, manifest: dict,
     if base:
         L += ["", f"Baseline (`{base.generator or '?'}`): {base.proved}/{base.n} = {_pct(base.pass_rate)} → "
                   f"**{_pp(main.pass_rate - base.pass_rate)}** vs baseline"]
+    if main.machinery:
+        kinds = ", ".join(f"{v} {k}" for k, v in main.machinery_kinds.items())
+        L += ["", f"⚠ {main.machinery} theorem(s) got no verdict because the machinery failed ({kinds}); they "
+                  "count as not proved above. Rerun with `--resume` to retry exactly those."]
     if main.unverified:
         L += ["", f"⚠ {main.unverified} proved theorem(s) were not re-checked by Lean's kernel (`verified` "
                   "false); they are counted as proved above."]
@@ -341,18 +353,21 @@ def write_report(run_dir: Path, rows: list[TheoremResult], *, manifest: dict,
 
     # runs table
     L += ["## Runs", "",
-          "| Run | Generator | Pass rate | Proved | Failed | Budget-out | Errors | Mean expansions to proof "
+          "| Run | Generator | Pass rate | Proved | Failed | Budget-out | Invalid | Machinery failures "
+          "| Mean expansions to proof "
           "| Expansions/s (wall) | Lean calls/s (Lean time) | Lean calls/s (wall) | Model time | Lean time "
           "| Other time | Σ theorem wall |",
-          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in runs:
         L.append(f"| {s.label} | `{_cell(s.generator or '?')}` | {_pct(s.pass_rate)} | {s.proved}/{s.n} | "
-                 f"{s.failed} | {s.budget} | {s.error} | {_num(s.mean_expansions_to_proof)} | "
+                 f"{s.failed} | {s.budget} | {s.invalid} | {s.machinery} | {_num(s.mean_expansions_to_proof)} | "
                  f"{_num(s.expansions_per_s)} | {_num(s.lean_calls_per_lean_s)} | "
                  f"{_num(s.lean_calls_per_wall_s)} | {_pct(s.model_share)} | {_pct(s.lean_share)} | "
                  f"{_pct(s.other_share)} | {_dur(s.sum_wall)} |")
     L += ["",
-          "Pass rate = proved / all theorems (errors count as not proved). Mean expansions to proof: over proved "
+          "Pass rate = proved / all theorems (invalid statements and machinery failures count as not proved). "
+          "Invalid: Lean refused the statement. Machinery failures: Lean crashed or timed out, the model server "
+          "failed, or a bug; no verdict on those theorems. Mean expansions to proof: over proved "
           "theorems. Expansions/s and Lean calls/s (wall) = totals / Σ per-theorem wall seconds; Lean calls/s "
           "(Lean time) = Σ tactic_calls / Σ lean_seconds. Model / Lean / other time: shares of Σ per-theorem "
           "wall seconds.", ""]
@@ -430,20 +445,22 @@ def write_report(run_dir: Path, rows: list[TheoremResult], *, manifest: dict,
               for r in unproved]
         L += ["", "</details>", ""]
 
-    # errors
-    errors = sorted((r for r in rows if r.status == "error"), key=lambda r: r.name)
-    L += [f"## Errors ({len(errors)})", ""]
-    if errors:
-        L += ["| Theorem | Category | Error |", "|---|---|---|"]
-        for r in errors:
-            msg = (r.error or "").strip().splitlines()
-            first = msg[0] if msg else "(no message)"
-            if len(first) > 300:
-                first = first[:297] + "..."
-            L.append(f"| `{_cell(r.name)}` | {_cell(r.category)} | {_cell(first)} |")
-    else:
-        L.append("None.")
-    L.append("")
+    # statements Lean refused, then machinery failures: two different things, two tables
+    for title, pick in (("Statements Lean refused", lambda r: r.status == "invalid"),
+                        ("Machinery failures", lambda r: r.machinery_failure)):
+        errors = sorted((r for r in rows if pick(r)), key=lambda r: r.name)
+        L += [f"## {title} ({len(errors)})", ""]
+        if errors:
+            L += ["| Theorem | Category | Outcome | Error |", "|---|---|---|---|"]
+            for r in errors:
+                msg = (r.error or "").strip().splitlines()
+                first = msg[0] if msg else "(no message)"
+                if len(first) > 300:
+                    first = first[:297] + "..."
+                L.append(f"| `{_cell(r.name)}` | {_cell(r.category)} | {r.status} | {_cell(first)} |")
+        else:
+            L.append("None.")
+        L.append("")
 
     # provenance
     L += ["## Run", ""] + _manifest_lines(manifest) + [""]

@@ -3,6 +3,10 @@
 Rows are written with flush + fsync, so a run that is killed loses no finished theorem; at worst the last
 line is cut short mid-write. Readers skip such a line, and `ResultsWriter` drops it before appending, so
 `--resume` (which re-runs every theorem not in `finished_names`) leaves a clean file behind.
+
+A row's `status` is an `Outcome` (prover/outcome.py). Only verdicts are finished: a row whose attempt failed
+for machinery reasons (Lean crash or timeout, model server down, a bug) is retried by `--resume`, and its
+retry's row, appended later, replaces it for every reader.
 """
 from __future__ import annotations
 
@@ -13,17 +17,19 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..outcome import MACHINERY, Outcome
+
 RESULTS_NAME = "results.jsonl"
-STATUSES = ("proved", "failed", "budget", "error")
-FINISHED_STATUSES = frozenset(STATUSES)  # a row with one of these is a finished theorem for --resume
+STATUSES = tuple(o.value for o in Outcome)
+FINISHED_STATUSES = frozenset(o.value for o in Outcome if o not in MACHINERY)  # verdicts: --resume keeps them
 
 
 @dataclass
 class TheoremResult:
     """One theorem's outcome.
 
-    status: "proved" | "failed" (search space exhausted) | "budget" (budget ran out) | "error" (could not
-    start: bad statement, Lean error; `error` says why). `proof` is the tactic script after `:= by`,
+    status: an `Outcome` value: a verdict ("proved", "failed", "budget", "invalid") or a machinery failure
+    ("lean_crash", "lean_timeout", "model_error", "error"); `error` says why. `proof` is the tactic script after `:= by`,
     `proof_text` the full theorem text that Lean's kernel re-checked, `verified` whether it passed.
     Fields a newer writer adds land in `extra` and are written back unchanged.
     """
@@ -49,6 +55,16 @@ class TheoremResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"{self.name}: status {self.status!r} is not one of {STATUSES}")
+        self.status = Outcome(self.status).value  # a plain string in rows and JSON
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(self.status)
+
+    @property
+    def machinery_failure(self) -> bool:
+        """The attempt says nothing about the theorem (Lean or the model failed); --resume retries it."""
+        return self.outcome.machinery
 
     @property
     def proved(self) -> bool:
@@ -172,7 +188,8 @@ def read_results(path: str | os.PathLike) -> dict[str, TheoremResult]:
 
 
 def finished_names(path: str | os.PathLike) -> set[str]:
-    """Names of theorems with a finished row (any status in FINISHED_STATUSES); empty if no file yet."""
+    """Names of theorems whose latest row is a verdict (FINISHED_STATUSES); machinery failures are not
+    finished. Empty if no file yet."""
     if not Path(path).is_file():
         return set()
     return {name for name, r in read_results(path).items() if r.status in FINISHED_STATUSES}

@@ -7,6 +7,10 @@ theorems already in `results.jsonl`; `--baseline` runs the fixed-tactic generato
 into `baseline/` for the report's comparison row.
 
 Only the verdict of `verify_proof` (a from-scratch `check` of the final text) makes a theorem "proved".
+Every input (benchmark, preludes, model folder or server, generator names and options) is checked by
+`preflight` before Lean starts or a model loads. A theorem whose search raised gets a machinery outcome
+(prover/outcome.py), never a verdict; `--resume` retries those. `exit_status` turns the rows into the
+command's exit code.
 """
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..generate.base import TacticGenerator
+from ..outcome import Outcome, outcome_of_exception
 from ..search import BestFirstSearch, Budget, ProofEnv
 from .bench import Problem, load_bench
-from .manifest import build_manifest, read_manifest, write_manifest
+from .manifest import build_manifest, data_info, read_manifest, write_manifest
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +78,8 @@ def prove_problem(env: ProofEnv, generator: TacticGenerator, problem: Problem, b
         extra["rejected_proofs"] = res.rejected
     if res.hazards:
         extra["hazard_states"] = res.hazards
+    if getattr(res, "lost_tactics", 0):
+        extra["lean_lost_tactics"] = res.lost_tactics
     restarts = getattr(env, "restarts", 0) - restarts_before
     if isinstance(restarts, int) and restarts > 0:
         extra["lean_restarts"] = restarts
@@ -87,9 +94,10 @@ def prove_problem(env: ProofEnv, generator: TacticGenerator, problem: Problem, b
 
 
 def crashed_result(problem: Problem, generator: str, err: BaseException) -> TheoremResult:
-    """A theorem whose search raised (a bug or a dead backend): recorded, and the run goes on."""
-    return TheoremResult(name=problem.name, category=problem.category, status="error", generator=generator,
-                         error=f"{type(err).__name__}: {err}")
+    """A theorem whose search raised (Lean crashed or hung, the model server failed, a bug): a machinery
+    outcome, never a verdict; the run goes on and `--resume` retries it."""
+    return TheoremResult(name=problem.name, category=problem.category, status=outcome_of_exception(err).value,
+                         generator=generator, error=f"{type(err).__name__}: {err}")
 
 
 # --------------------------------------------------------------------------------------- local execution
@@ -172,13 +180,13 @@ def build_generator(spec: str, model: str | None, options: dict[str, Any]) -> Ta
 
 # ------------------------------------------------------------------------------------------- the run
 def _progress(total: int, initial_proved: int, enabled: bool, desc: str):
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="thm", disable=not enabled, dynamic_ncols=True,
-                postfix={"proved": initial_proved}, file=sys.stderr)
+    return progress_bar(total=total, desc=desc, unit="thm", disable=not enabled, dynamic_ncols=True,
+                        postfix={"proved": initial_proved}, file=sys.stderr)
 
 
-def _check_resume(out: Path, manifest: dict, resume: bool) -> None:
+def _check_resume(out: Path, manifest: dict, resume: bool, compare_model: bool = True) -> None:
     old = read_manifest(out)
     has_rows = (out / RESULTS_NAME).is_file() and (out / RESULTS_NAME).stat().st_size > 0
     if not has_rows or old is None:
@@ -187,6 +195,8 @@ def _check_resume(out: Path, manifest: dict, resume: bool) -> None:
         raise RunError(f"{out} already holds results: pass --resume to continue that run, or choose another --out")
     for key, get in (("data", lambda m: (m.get("data") or {}).get("sha256")), ("generator", lambda m: m.get("generator")),
                      ("budget", lambda m: m.get("budget")), ("model", lambda m: (m.get("model") or {}).get("sha256"))):
+        if key == "model" and not compare_model:
+            continue
         if get(old) != get(manifest):
             raise RunError(f"--resume: the {key} differs from the run in {out} ({get(old)!r} != {get(manifest)!r}); "
                            "use another --out for a different configuration")
@@ -220,8 +230,11 @@ def run_one_pass(cfg: RunConfig, out: Path, generator_spec: str, problems: list[
     todo = [p for p in problems if p.name not in done]
     previous = [r for r in read_results(out / RESULTS_NAME).values()] if done else []
     proved = sum(r.proved for r in previous if r.name in {p.name for p in problems})
-    if done:
-        print(f"resume: {len(done)} theorems already finished in {out}, {len(todo)} to go", file=sys.stderr)
+    if cfg.resume and (out / RESULTS_NAME).is_file():
+        retry = [r.name for r in read_results(out / RESULTS_NAME).values()
+                 if r.machinery_failure and r.name in {p.name for p in todo}]
+        print(f"resume: {len(done)} theorems already finished in {out}, {len(todo)} to go"
+              + (f" ({len(retry)} retried after machinery failures)" if retry else ""), file=sys.stderr)
     if todo:
         prover = make_prover(generator)
         bar = _progress(len(todo), proved, cfg.progress, f"prove[{generator_spec}]")
@@ -254,11 +267,23 @@ def write_proofs_file(out: Path, rows: Sequence[TheoremResult], preludes: Sequen
     return path
 
 
-def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
-        generator: TacticGenerator | None = None, baseline_generator: TacticGenerator | None = None) -> dict:
-    """The whole command. `envs`/`generator` let tests (and embedding code) bring their own."""
-    from .report import plot_pass_vs_budget, summary_table, write_report
+@dataclass
+class Plan:
+    """What `preflight` found: the problems to search, the prelude files and texts, the model folder."""
 
+    problems: list[Problem]
+    prelude_files: list[Path]
+    preludes: list[str]
+    model_path: str | None
+
+
+def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool = True,
+              check_out: bool = True) -> Plan:
+    """Check every input before Lean starts or a model loads, so a bad one fails in seconds with a message
+    naming it (RunError, BenchError or ModelNotFound, all ValueError/OSError): the benchmark and its rows,
+    theorem names, preludes (present, and present when rows need one), the generator's names and options,
+    the model folder (hf) or the server's URL and that it answers (openai), and (with `check_out`) that
+    `--out` holds no other run unless `--resume` continues the same one."""
     if cfg.workers < 1:
         raise RunError(f"--workers must be at least 1, got {cfg.workers}")
     problems = load_bench(cfg.bench)
@@ -275,21 +300,138 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
             raise RunError(f"prelude file not found: {p}")
     needs = sorted({n for p in problems for n in p.preludes})
     if needs and not prelude_files:
-        raise RunError(f"theorems use prelude definitions {needs} but no prelude file was found; pass --prelude")
+        raise RunError(f"theorems of {cfg.bench} use prelude definitions {needs} but no prelude file was "
+                       f"found beside it; pass --prelude FILE")
     preludes = [p.read_text() for p in prelude_files]
     out = Path(cfg.out)
-
+    for d, spec in ((out, cfg.generator), (out / "baseline", BASELINE_GENERATOR)):
+        if check_out and (d == out or cfg.baseline):  # a refused --resume costs seconds, not Lean's start-up
+            _check_resume(d, {"data": data_info(cfg.bench), "generator": spec, "budget": cfg.budget.to_dict()},
+                          cfg.resume, compare_model=False)
+    if generator_given:
+        model_path = cfg.model if cfg.model and "://" not in cfg.model else None
+        return Plan(problems, prelude_files, preludes, model_path)
+    parts = check_generator_spec(cfg.generator, cfg.gen_options)
     model_path = None
-    if generator is None and "hf" in cfg.generator.split("+"):
+    if "hf" in parts:
         from ..generate.models import resolve_model
 
         model_path = str(resolve_model(cfg.model))
     elif cfg.model and "://" not in cfg.model:
         model_path = cfg.model
+    if "openai" in parts and probe_server:
+        probe_model_server(cfg.model, cfg.gen_options)
+    return Plan(problems, prelude_files, preludes, model_path)
+
+
+_NOT_OPTIONS = {"self", "model_path", "base_url", "tokenizer", "source", "name"}  # given by the run, not --gen-opt
+
+
+def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
+    """The parts of a generator spec ("hf+fixed"), after checking each name and that every option is one the
+    model-backed parts accept. Nothing is loaded."""
+    import inspect
+
+    from ..generate.factory import KNOWN
+
+    parts = [s.strip().lower() for s in (spec or "").split("+")]
+    if not spec or any(not n for n in parts):
+        raise RunError(f"empty generator spec {spec!r}; known generators: {', '.join(KNOWN)}")
+    unknown = [n for n in parts if n not in KNOWN]
+    if unknown:
+        raise RunError(f"unknown generator {unknown[0]!r} in --generator {spec!r}; known: {', '.join(KNOWN)}")
+    if options:
+        accepted: set[str] = set()
+        for name in parts:
+            if name == "hf":
+                from ..generate.hf import HFGenerator as cls
+            elif name == "openai":
+                from ..generate.openai_api import OpenAIGenerator as cls
+            else:
+                continue
+            sig = inspect.signature(cls.__init__)
+            if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+                return parts
+            accepted |= {n for n, p in sig.parameters.items()
+                         if n not in _NOT_OPTIONS and p.kind is not p.VAR_POSITIONAL}
+        bad = sorted(set(options) - accepted)
+        if bad:
+            raise RunError(f"unknown --gen-opt {', '.join(bad)} for generator {spec!r}"
+                           + (f"; accepted: {', '.join(sorted(accepted))}" if accepted else
+                              " (it takes no options)"))
+    return parts
+
+
+def probe_model_server(url: str | None, options: dict[str, Any] | None = None, timeout: float = 10.0) -> None:
+    """Raise RunError naming the URL unless an OpenAI-compatible server answers `GET /models` there."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from ..generate.openai_api import normalize_base_url
+
+    if not url or not url.startswith(("http://", "https://")):
+        raise RunError(f"generator 'openai' needs the server's URL as --model, e.g. http://localhost:8000/v1 "
+                       f"(got {url!r})")
+    base = normalize_base_url(url)
+    req = urllib.request.Request(base + "/models")
+    key = (options or {}).get("api_key")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403):
+            return  # it answers; the key is the generator's business
+        raise RunError(f"model server {base} answered GET /models with HTTP {e.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", e)
+        raise RunError(f"model server {base} is not reachable ({reason}); start it, or check --model") from None
+
+
+def exit_status(rows: Sequence[TheoremResult]) -> tuple[int, str]:
+    """The exit code of `prove` for the rows of a run, and a one-line reason.
+
+    0: every theorem proved. 1: some theorem was attempted and not proved (failed, out of budget, or a
+    machinery failure among real attempts). 3: nothing could be attempted (no theorem, every statement
+    refused by Lean) or every attempt was a machinery failure (Lean crashed, the model server was down).
+    (2 is bad input, raised before anything runs.)
+    """
+    n = len(rows)
+    proved = sum(r.proved for r in rows)
+    machinery = [r for r in rows if r.machinery_failure]
+    invalid = sum(r.outcome is Outcome.INVALID for r in rows)
+    if n == 0:
+        return 3, "nothing to prove: no theorem to attempt"
+    if proved == n:
+        return 0, f"all {n} theorems proved"
+    if proved == 0 and len(machinery) + invalid == n:
+        if machinery:
+            kinds = ", ".join(sorted({r.status for r in machinery}))
+            return 3, (f"no theorem was really attempted: {len(machinery)} machinery failures ({kinds}); "
+                       f"first: {(machinery[0].error or '').splitlines()[0][:200]}; fix it and rerun with --resume")
+        return 3, f"nothing could be attempted: Lean refused all {n} statements"
+    note = f"; {len(machinery)} machinery failures, retried by --resume" if machinery else ""
+    return 1, f"{proved}/{n} theorems proved{note}"
+
+
+def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
+        generator: TacticGenerator | None = None, baseline_generator: TacticGenerator | None = None) -> dict:
+    """The whole command. `envs`/`generator` let tests (and embedding code) bring their own."""
+    from .report import plot_pass_vs_budget, summary_table, write_report
+
+    plan = preflight(cfg, generator_given=generator is not None)
+    problems, prelude_files, preludes, model_path = plan.problems, plan.prelude_files, plan.preludes, plan.model_path
+    out = Path(cfg.out)
 
     if "hf" in cfg.generator.split("+") and generator is None:
         _share_cpu_with_lean(cfg.workers if not cfg.ray_address else 0)
-    # Fail on configuration errors before paying for Lean's start-up.
+    # The model loads here, after every input was checked and before paying for Lean's start-up.
+    if generator is None:
+        from ..progress import quiet_library_bars
+
+        quiet_library_bars()
     gen = generator or build_generator(cfg.generator, model_path or cfg.model, cfg.gen_options)
     base_gen = None
     if cfg.baseline:
@@ -356,4 +498,5 @@ def close_envs(envs: Sequence[Any]) -> None:
             close()
 
 
-__all__ = ["RunConfig", "RunError", "LocalProver", "prove_problem", "run", "write_proofs_file", "load_bench"]
+__all__ = ["RunConfig", "RunError", "LocalProver", "Plan", "preflight", "exit_status", "prove_problem", "run",
+           "write_proofs_file", "load_bench"]

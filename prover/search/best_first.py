@@ -37,7 +37,7 @@ class ProofEnv(Protocol):
 
 @dataclass
 class SearchResult:
-    status: str  # "proved" | "failed" | "budget" | "error"
+    status: str  # an `Outcome` verdict: "proved" | "failed" | "budget" | "invalid" (machinery failures raise)
     proof: list[str] | None = None  # tactics, root to end
     proof_text: str | None = None  # the theorem text Lean re-checked
     verified: bool = False
@@ -52,6 +52,7 @@ class SearchResult:
     error: str | None = None
     stop_reason: str = ""
     hazards: int = 0  # states dropped because tactics on them crash Lean
+    lost_tactics: int = 0  # tactic requests lost to a Lean crash or timeout (the server restarted)
     slowest_tactic: tuple[str, float] | None = None  # (tactic, seconds): where a slow search went
     rejected: list[dict] = field(default_factory=list)  # proofs found in the tree that Lean's re-check refused
 
@@ -72,7 +73,8 @@ def proof_text(statement: str, tactics: list[str]) -> str:
 
 
 def verify_proof(env: ProofEnv, statement: str, tactics: list[str], timeout: float = 120.0) -> tuple[bool, str, str]:
-    """(sound, text, why-not): Lean elaborates the whole text from scratch and audits the theorem."""
+    """(sound, text, why-not): Lean elaborates the whole text from scratch and audits the theorem.
+    A crash or timeout of Lean (`LeanInfraError`) propagates: it is no verdict on the proof."""
     text = proof_text(statement, tactics)
     name = theorem_name(statement)
     try:
@@ -108,7 +110,7 @@ class BestFirstSearch:
         try:
             root = self.env.start(statement, heartbeats=b.tactic_heartbeats, timeout=limit(max(b.tactic_timeout, 60)))
         except LeanError as e:
-            res.status, res.error = "error", f"statement rejected by Lean: {e}"
+            res.status, res.error = "invalid", f"statement rejected by Lean: {e}"  # crashes propagate
             res.wall_seconds = time.monotonic() - t0
             return res
         res.lean_seconds += time.monotonic() - t0
@@ -148,6 +150,8 @@ class BestFirstSearch:
                     dt = time.monotonic() - tl
                     res.lean_seconds += dt
                     res.tactic_calls += 1
+                    if out.lost:
+                        res.lost_tactics += 1  # Lean crashed or hung on it: not a verdict on the tactic
                     if res.slowest_tactic is None or dt > res.slowest_tactic[1]:
                         res.slowest_tactic = (cand.tactic, round(dt, 3))
                     if out.state is None or tuple(out.state.goals) == node.goals:
@@ -183,6 +187,9 @@ class BestFirstSearch:
                 res.status, res.error = "failed", f"proof found in search but refused by Lean's check: {why}"
                 res.rejected.append({"tactics": tactics, "why": why})
                 res.expansions_to_proof = res.seconds_to_proof = None
+        elif tree.failed and res.lost_tactics:
+            # tactics lost to Lean's crashes or timeouts were never judged: the space is not known exhausted
+            res.status, res.stop_reason = "budget", "tactics_lost_to_lean"
         elif tree.failed:
             res.status, res.stop_reason = "failed", "search_space_exhausted"
         res.wall_seconds = time.monotonic() - t0

@@ -2,6 +2,9 @@
 
     python -m prover.train --pool FILE --bench FILE --dir DIR [--model PATH] [--budget ...] [--nproc N] [--force]
                            [--gen-opt KEY=VALUE ...] [--train-arg "--epochs 3 --lr 5e-5" ...]
+
+Exit codes: 0 the round finished (report.md says whether the new model was accepted), 2 bad input (found
+before Lean starts or a model loads), 130 interrupted (rerunning resumes at the first unfinished step).
 """
 from __future__ import annotations
 
@@ -16,8 +19,29 @@ from .iteration import IterationConfig, run_iteration
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def preflight_iteration(cfg: IterationConfig) -> None:
+    """Every input of the round checked before Lean starts or a model loads (seconds, not a 3.5-minute Lean
+    start-up): pool and benchmark rows and their preludes, the input model, generator names and options, the
+    budget (parsed already) and process counts. Raises ValueError/OSError naming the bad input."""
+    from ..run.runner import RunConfig, preflight
+    from .iteration import current_model
+
+    if cfg.nproc < 1 or cfg.workers < 1:
+        raise ValueError(f"--nproc and --workers must be at least 1 (got {cfg.nproc}, {cfg.workers})")
+    model = current_model(Path(cfg.root), cfg.model)
+    for data, what in ((cfg.pool, "--pool"), (cfg.bench, "--bench")):
+        if not Path(data).is_file():
+            raise ValueError(f"{what} file not found: {data}")
+        preflight(RunConfig(bench=Path(data), out=Path(cfg.root), generator=cfg.generator, model=model,
+                            budget=cfg.budget, workers=cfg.workers, gen_options=cfg.gen_options),
+                  check_out=False, probe_server=data == cfg.pool)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m prover.train", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m prover.train", description=__doc__.splitlines()[0],
+                                 epilog="exit codes: 0 the round finished (report.md says whether the new model "
+                                 "was accepted), 2 bad input (checked before Lean starts), 130 interrupted "
+                                 "(rerun to resume)")
     ap.add_argument("--pool", default=str(ROOT / "data" / "train_pool" / "train_pool.jsonl"))
     ap.add_argument("--bench", default=str(ROOT / "data" / "minif2f_core" / "valid.jsonl"))
     ap.add_argument("--dir", default="iterations", help="where iterations/NNN/ live")
@@ -45,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                               workers=a.workers, force=a.force,
                               train_args=[x for arg in a.train_arg for x in arg.split()],
                               gen_options=gen_options, progress=not a.no_progress)
+        preflight_iteration(cfg)
         run_iteration(cfg)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..generate.prompt import format_example
-from ..lean.protocol import LeanError, normalize_statement
+from ..lean.protocol import LeanError, LeanInfraError, normalize_statement
 from ..run.bench import Problem
 from ..run.results import TheoremResult
 from ..search.best_first import theorem_name, verify_proof
@@ -120,6 +120,8 @@ def collect(env: Any, problems: Iterable[Problem], rows: Iterable[TheoremResult]
                 vp.steps = replay(env, vp.statement, vp.tactics)
             except LeanError as e:
                 rejected.append(Rejection(vp.theorem, f"replay: {e}"))
+            except LeanInfraError as e:  # no verdict on the proof; it is left out of this round's data
+                rejected.append(Rejection(vp.theorem, f"replay lost to {type(e).__name__}: {e}"))
     kept = [vp for vp in best.values() if vp.steps]
     return sorted(kept, key=lambda v: v.theorem), rejected
 

@@ -367,10 +367,10 @@ def train(cfg: TrainConfig) -> dict:
                 shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()
 
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar  # lines, not carriage returns, into a log
 
-    bar = tqdm(total=total, initial=start, desc="train", unit="step", disable=not (main_proc and cfg.progress),
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=start, desc="train", unit="step",
+                       disable=not (main_proc and cfg.progress), dynamic_ncols=True)
     model.train()
     t_loop = time.time()
     loop_tokens, loop_steps, t_first = 0, 0, None

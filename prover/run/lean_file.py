@@ -1,0 +1,253 @@
+"""A user's .lean file as proof-search problems, and the same file with the found proofs filled in.
+
+`scan(source)` finds every `theorem`/`lemma` whose whole proof is `sorry` (`:= sorry`, `:= by sorry`, `by`
+and `sorry` on different lines), skipping comments (line, nested block, doc), strings and char literals, and
+qualifying each name by its enclosing `namespace`s. `fill(source, proofs)` replaces exactly the `:= ... sorry`
+span of each proved declaration with `:= by` and the tactics; every other byte of the file is unchanged.
+`context(source)` is the file's other declarations (defs, structures, instances, namespaces, `open`s) with
+every theorem removed, for Lean to load before the statements (theorems may use the file's definitions).
+
+Limits, refused or reported rather than guessed: a proof that is partly written (tactics before `sorry`),
+`variable`s of a section, and `open ... in` prefixes are not carried into the statement; such a statement may
+not elaborate and is then recorded as `invalid`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MODIFIERS = ("private", "protected", "noncomputable", "nonrec", "unsafe", "partial")
+_IDENT_START = re.compile(r"[^\W\d]|[_«]", re.U)
+_IDENT_CHAR = re.compile(r"[\w'!?.₀-₉ₐ-ₜᵢ-ᵪ«»]", re.U)
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    text: str
+    line: int  # 1-based
+    col: int  # 0-based, in characters
+    depth: int  # bracket depth before the token
+
+
+@dataclass(frozen=True)
+class SorryTheorem:
+    """A declaration whose proof is `sorry`. `statement` is `theorem Qualified.name binders : type` (comments
+    blanked, ready for Lean's `start`); `proof_span` is the `:= ... sorry` text that `fill` replaces."""
+
+    name: str  # qualified by the enclosing namespaces
+    statement: str
+    keyword_start: int
+    proof_span: tuple[int, int]
+    line: int
+    indent: int
+
+
+class LeanFileError(ValueError):
+    """The file cannot be read as Lean (an unterminated comment or string); the message gives the line."""
+
+
+def _line_col(source: str, pos: int) -> tuple[int, int]:
+    line = source.count("\n", 0, pos) + 1
+    return line, pos - (source.rfind("\n", 0, pos) + 1)
+
+
+def lex(source: str) -> tuple[list[Token], list[tuple[int, int]]]:
+    """Code tokens, and the spans of comments. String and char literals hold no code: no token comes from
+    their insides, and they stay in the text (a definition's string is part of it)."""
+    tokens: list[Token] = []
+    skipped: list[tuple[int, int]] = []  # comments
+    i, n, depth = 0, len(source), 0
+    while i < n:
+        c = source[i]
+        if c.isspace():
+            i += 1
+            continue
+        if source.startswith("--", i):
+            j = source.find("\n", i)
+            j = n if j == -1 else j
+            skipped.append((i, j))
+            i = j
+            continue
+        if source.startswith("/-", i):
+            j, level = i + 2, 1
+            while j < n and level:
+                if source.startswith("/-", j):
+                    level, j = level + 1, j + 2
+                elif source.startswith("-/", j):
+                    level, j = level - 1, j + 2
+                else:
+                    j += 1
+            if level:
+                raise LeanFileError(f"line {_line_col(source, i)[0]}: unterminated block comment")
+            skipped.append((i, j))
+            i = j
+            continue
+        if c == '"':
+            j = i + 1
+            while j < n and source[j] != '"':
+                j += 2 if source[j] == "\\" else 1
+            if j >= n:
+                raise LeanFileError(f"line {_line_col(source, i)[0]}: unterminated string")
+            line, col = _line_col(source, i)
+            tokens.append(Token(i, j + 1, source[i:j + 1], line, col, depth))
+            i = j + 1
+            continue
+        if c == "'" and (m := re.match(r"'(\\.[^']*|[^\\'\n])'", source[i:])):
+            line, col = _line_col(source, i)  # a char literal ('a', '\n'); a prime after a name is part of it
+            tokens.append(Token(i, i + m.end(), source[i:i + m.end()], line, col, depth))
+            i += m.end()
+            continue
+        line, col = _line_col(source, i)
+        if _IDENT_START.match(c):
+            j = i + 1
+            while j < n and _IDENT_CHAR.match(source[j]):
+                if source[j] == "«":
+                    k = source.find("»", j)
+                    j = n if k == -1 else k + 1
+                else:
+                    j += 1
+            tokens.append(Token(i, j, source[i:j], line, col, depth))
+            i = j
+            continue
+        if source.startswith(":=", i):
+            tokens.append(Token(i, i + 2, ":=", line, col, depth))
+            i += 2
+            continue
+        if c in "([{⟨⦃":
+            tokens.append(Token(i, i + 1, c, line, col, depth))
+            depth += 1
+        elif c in ")]}⟩⦄":
+            depth = max(0, depth - 1)
+            tokens.append(Token(i, i + 1, c, line, col, depth))
+        else:
+            tokens.append(Token(i, i + 1, c, line, col, depth))
+        i += 1
+    return tokens, skipped
+
+
+def _blank(source: str, spans: list[tuple[int, int]], lo: int, hi: int) -> str:
+    """source[lo:hi] with comments replaced by spaces (newlines kept)."""
+    chars = list(source[lo:hi])
+    for a, b in spans:
+        for k in range(max(a, lo), min(b, hi)):
+            if chars[k - lo] != "\n":
+                chars[k - lo] = " "
+    return "".join(chars)
+
+
+def _decls(tokens: list[Token]) -> list[int]:
+    """Indices of the `theorem`/`lemma` keyword tokens."""
+    return [k for k, t in enumerate(tokens) if t.text in ("theorem", "lemma") and t.depth == 0]
+
+
+def _namespace_at(tokens: list[Token], upto: int) -> list[str]:
+    """The namespaces open at token `upto` (sections count as unnamed scopes that `end` closes)."""
+    stack: list[tuple[str, str]] = []
+    for k in range(upto):
+        t = tokens[k]
+        if t.col != 0 and (k == 0 or tokens[k - 1].line == t.line):
+            continue  # scope commands start a line
+        nxt = tokens[k + 1].text if k + 1 < len(tokens) else ""
+        nxt_same_line = k + 1 < len(tokens) and tokens[k + 1].line == t.line
+        if t.text == "namespace" and nxt_same_line:
+            stack.append(("namespace", nxt))
+        elif t.text == "section":
+            stack.append(("section", nxt if nxt_same_line else ""))
+        elif t.text == "end" and t.depth == 0 and t.col == 0 and stack:
+            stack.pop()
+    return [name for kind, name in stack if kind == "namespace"]
+
+
+def _command_start(tokens: list[Token], k: int) -> int:
+    """Index of the first token of the command whose keyword is tokens[k] (attributes and modifiers before it)."""
+    j = k
+    while j > 0:
+        prev = tokens[j - 1]
+        if prev.text in MODIFIERS:
+            j -= 1
+        elif prev.text == "]" and prev.depth == 0:
+            m = j - 1  # skip back over `@[ ... ]`
+            while m > 0 and not (tokens[m].text == "[" and tokens[m].depth == 0):
+                m -= 1
+            if m > 0 and tokens[m - 1].text == "@":
+                j = m - 1
+            else:
+                break
+        else:
+            break
+    return j
+
+
+def _next_command(tokens: list[Token], k: int) -> int:
+    """Index of the first token after tokens[k] that starts a line at column 0 outside brackets."""
+    for j in range(k + 1, len(tokens)):
+        if tokens[j].col == 0 and tokens[j].depth == 0:
+            return j
+    return len(tokens)
+
+
+def scan(source: str) -> list[SorryTheorem]:
+    """Every theorem/lemma whose whole proof is `sorry`, in file order."""
+    tokens, skipped = lex(source)
+    out: list[SorryTheorem] = []
+    for k in _decls(tokens):
+        if k + 1 >= len(tokens):
+            continue
+        end = _next_command(tokens, k)
+        assign = next((j for j in range(k + 2, end) if tokens[j].text == ":=" and tokens[j].depth == 0), None)
+        if assign is None:
+            continue
+        body = [t.text for t in tokens[assign + 1:end]]
+        if body not in (["sorry"], ["by", "sorry"]):
+            continue
+        kw, name_tok = tokens[k], tokens[k + 1]
+        ns = _namespace_at(tokens, k)
+        name = name_tok.text.removeprefix("_root_.") if name_tok.text.startswith("_root_.") else \
+            ".".join([*ns, name_tok.text])
+        head = _blank(source, skipped, name_tok.end, tokens[assign].start)
+        statement = f"theorem {name}{' '.join(head.split()) and ' ' + ' '.join(head.split())}"
+        last = tokens[end - 1]
+        line_start = source.rfind("\n", 0, kw.start) + 1
+        out.append(SorryTheorem(name=name, statement=statement, keyword_start=kw.start,
+                                proof_span=(tokens[assign].start, last.end), line=kw.line,
+                                indent=len(source[line_start:kw.start]) - len(source[line_start:kw.start].lstrip())))
+    return out
+
+
+def fill(source: str, proofs: dict[str, list[str]]) -> str:
+    """The source with `:= by` + tactics in place of the sorry of each theorem named in `proofs`."""
+    pieces, pos = [], 0
+    for thm in scan(source):
+        tactics = proofs.get(thm.name)
+        if not tactics:
+            continue
+        a, b = thm.proof_span
+        pad = " " * (thm.indent + 2)
+        body = "\n".join(pad + line for tac in tactics for line in tac.strip("\n").split("\n"))
+        pieces += [source[pos:a], ":= by\n", body]
+        pos = b
+    pieces.append(source[pos:])
+    return "".join(pieces)
+
+
+def context(source: str) -> str:
+    """The file without its imports and without any theorem/lemma: what its statements may depend on.
+    Empty when nothing but theorems (and comments) is left."""
+    tokens, skipped = lex(source)
+    cut: list[tuple[int, int]] = []
+    for k in _decls(tokens):
+        a = tokens[_command_start(tokens, k)].start
+        end = _next_command(tokens, k)
+        cut.append((a, tokens[end].start if end < len(tokens) else len(source)))
+    for k, t in enumerate(tokens):
+        if t.text == "import" and t.col == 0:
+            line_end = source.find("\n", t.start)
+            cut.append((t.start, len(source) if line_end == -1 else line_end))
+    text = _blank(source, skipped + cut, 0, len(source))
+    kept = [t for t in tokens if not any(a <= t.start < b for a, b in cut)]
+    if not any(t.text not in ("namespace", "section", "end", "open") and t.col == 0 for t in kept):
+        return ""  # only scopes and opens are left: nothing a statement could depend on
+    lines = [ln.rstrip() for ln in text.splitlines()]
+    return "\n".join(ln for i, ln in enumerate(lines) if ln or (i and lines[i - 1])).strip("\n") + "\n"
