@@ -6,7 +6,7 @@ from .base import TacticGenerator
 from .fixed import FixedGenerator
 from .mix import MixGenerator
 
-KNOWN = ("fixed", "structural", "memory", "hf", "openai")
+KNOWN = ("fixed", "hf", "openai", "structural", "memory")
 MEMORY_OPTIONS = ("memory", "memory_k")  # options of the "memory" part, never passed to a model
 
 

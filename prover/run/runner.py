@@ -73,6 +73,8 @@ def prove_problem(env: ProofEnv, generator: TacticGenerator, problem: Problem, b
         extra["rejected_proofs"] = res.rejected
     if res.hazards:
         extra["hazard_states"] = res.hazards
+    if res.proof_sources:
+        extra["proof_sources"] = res.proof_sources
     if res.closed_by_closer:
         extra["closed_by_closer"] = res.closed_by_closer
     restarts = getattr(env, "restarts", 0) - restarts_before

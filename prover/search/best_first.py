@@ -59,6 +59,7 @@ class SearchResult:
     hazards: int = 0  # states dropped because tactics on them crash Lean
     slowest_tactic: tuple[str, float] | None = None  # (tactic, seconds): where a slow search went
     rejected: list[dict] = field(default_factory=list)  # proofs found in the tree that Lean's re-check refused
+    proof_sources: list[str] = field(default_factory=list)  # which generator proposed each proof step
     closed_by_closer: int = 0  # nodes a closer finished before the generator was asked (closers_first)
 
 
@@ -226,6 +227,7 @@ class BestFirstSearch:
                 tactics = resolved
             elif resolved != tactics:  # the suggestion did not check on its own: keep the search tactic
                 ok, text, why = verify_proof(self.env, statement, tactics)
+            res.proof_sources = tree.proof_sources()
             res.lean_seconds += time.monotonic() - tv
             if ok:
                 res.status, res.proof, res.proof_text, res.verified = "proved", tactics, text, True
