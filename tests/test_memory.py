@@ -14,7 +14,7 @@ from prover.generate.goals import parse_goal
 from test_generators import check_invariant
 
 STORED = Pair("a b : Nat\nh₀ : 0 < a ∧ 0 < b\nh₁ : a + b = 20\nh₂ : a = 3 * b\n⊢ a - b = 10",
-              "obtain ⟨ha, hb⟩ := h₀\nsubst h₂\nomega")
+              "(obtain ⟨ha, hb⟩ := h₀; subst h₂; omega)")
 OTHER = Pair("n : Nat\nh : n % 7 = 3\n⊢ (2 * n + 1) % 7 = 0", "rw [Nat.add_mod, h.symm]")
 RENAMED = "x y : Nat\nhpos : 0 < x ∧ 0 < y\nhsum : x + y = 20\nhrel : x = 3 * y\n⊢ x - y = 10"
 
@@ -22,7 +22,7 @@ RENAMED = "x y : Nat\nhpos : 0 < x ∧ 0 < y\nhsum : x + y = 20\nhrel : x = 3 * 
 def test_memory_proposes_a_stored_tactic_for_a_renamed_goal_with_names_adapted():
     mem = MemoryGenerator([OTHER, STORED])
     (cands,) = mem.generate([GoalRequest((RENAMED, "⊢ other goal"))], 4)
-    assert cands[0].tactic == "obtain ⟨ha, hb⟩ := hpos\nsubst hrel\nomega"
+    assert cands[0].tactic == "(obtain ⟨ha, hb⟩ := hpos; subst hrel; omega)"
     assert cands[0].logprob == pytest.approx(0.0, abs=1e-9)  # the same goal up to names: similarity 1
     assert cands[0].source == "memory"
     assert all(c.logprob < cands[0].logprob for c in cands[1:])
@@ -44,7 +44,7 @@ def test_memory_learns_a_new_pair_and_keeps_the_contract(tmp_path):
     assert mem.add([STORED]) == 1 and mem.add([STORED]) == 0  # a duplicate is not learned twice
     after = mem.generate(requests, 2)
     check_invariant(after, requests, 2)
-    assert after[0][0].tactic.endswith("omega") and after[1] == []
+    assert after[0][0].tactic.endswith("omega)") and after[1] == []
     mem.save(tmp_path / "m.jsonl")
     again = MemoryGenerator.from_path(tmp_path / "m.jsonl")
     assert len(again) == 2 and again.generate(requests, 2) == after

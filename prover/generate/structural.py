@@ -11,8 +11,12 @@ For the main goal (the first one) it proposes
   on `x = e` with `x` a local, `rw [h]` on a universally quantified equation;
 - a number variable the hypotheses bound by literals (`x < 10`, `1 ≤ x ∧ x ≤ 9`): the split into its values
   (`rcases (show x = 1 ∨ … ∨ x = 9 by omega) with rfl | … <;> closer`), which `omega` justifies;
-- a `Nat` variable of the target: `induction x`, alone and followed by a closer on every case.
+- a number variable with `x % m` in the target: the split into its residues, `%` then pushed through + * ^;
+- a `Nat` variable of the target: `induction x`, alone and followed by a closer on every case;
+- bounded evaluation by `decide`: over all values of `Fin n`/`Bool` variables, and over a `Nat` variable with
+  a literal bound too large to split (`∀ x < B, hypotheses → target`, then applied to the goal's own).
 
+Every candidate is one tactic (the server parses one per step; sequences are parenthesised with `;`).
 It is rule-based like `FixedGenerator`: it ignores `num_samples` and returns its whole list for the request
 (at most `max_candidates`), distinct tactics sorted by prior, source "structural". The parse of the goal is
 textual (goals.py): a wrong guess costs one rejected tactic, never soundness.
@@ -77,7 +81,7 @@ def target_moves(goal: Goal) -> list[Candidate]:
     names = intro_names(goal)
     if names:
         out.append(_cand("intro " + " ".join(names), 0.5))
-        out.append(_cand(f"intro {' '.join(names)}\n{CLOSER}", 0.4))
+        out.append(_cand(f"(intro {' '.join(names)}; {CLOSER})", 0.4))
         return out  # the other shapes are read after the intro
     conj = split_top(t, "∧")
     if len(conj) > 1:
@@ -167,6 +171,41 @@ def hyp_moves(goal: Goal) -> list[Candidate]:
     return out
 
 
+_MOD = re.compile(r"%\s*(\d+)")
+# After a residue split: push `%` through + * ^ so the case hypothesis applies (Nat and Int lemmas).
+RESIDUE_SIMP = ("first | omega | simp [Nat.dvd_iff_mod_eq_zero, Nat.pow_succ, Nat.pow_zero, Nat.mul_mod, "
+                "Nat.add_mod, {h}] | simp [Int.dvd_iff_emod_eq_zero, Int.pow_succ, Int.pow_zero, Int.mul_emod, "
+                "Int.add_emod, {h}] | grind")
+FINITE_DECIDE_MAX = 5000  # most assignments `decide` enumerates over finite variables
+BOUNDED_DECIDE_MAX = 1000  # most values of a bounded number variable `decide` enumerates
+
+
+def decide_moves(goal: Goal) -> list[Candidate]:
+    """Bounded evaluation by `decide`: over all values of `Fin n`/`Bool` variables (`revert` them with their
+    hypotheses), and over a `Nat` variable with a literal upper bound, stated as `∀ x < B, hyps → target`."""
+    out: list[Candidate] = []
+    deep = "set_option maxRecDepth 100000 in decide"
+    finite = []
+    size = 1
+    for n, t in goal.named():
+        m = re.fullmatch(r"Fin (\d+)", t.strip())
+        if m or t.strip() == "Bool":
+            finite.append(n)
+            size *= int(m.group(1)) if m else 2
+    if finite and size <= FINITE_DECIDE_MAX:
+        out.append(_cand(f"(revert {' '.join(finite)}; {deep})", 0.3))
+    for var, typ in goal.variables(("Nat", "ℕ")):
+        lo, hi = bounds(goal, var)
+        if hi is None or hi + 1 > BOUNDED_DECIDE_MAX or hi + 1 <= MAX_SPLIT:
+            continue
+        hyps = [(n, t) for n, t in goal.named() if n != var and _occurs(var, t)]
+        premises = "".join(f"({t}) → " for _, t in hyps)
+        args = " ".join(n for n, _ in hyps)
+        out.append(_cand(f"exact (show ∀ {var}, {var} < {hi + 1} → {premises}({goal.target}) by {deep}) "
+                         f"{var} (by omega) {args}".rstrip(), 0.3))
+    return out
+
+
 def split_moves(goal: Goal) -> list[Candidate]:
     """Case splits on number variables with literal bounds, and induction on `Nat` variables of the target."""
     out: list[Candidate] = []
@@ -183,6 +222,15 @@ def split_moves(goal: Goal) -> list[Candidate]:
             out.append(_cand(f"{head} <;> ({CLOSER})", 0.35))
             if len(values) <= 12:
                 out.append(_cand(f"{head} <;> try ({CLOSER})", 0.1))
+    for var, typ in goal.variables():
+        # residues: `x % m` cases for every modulus m of the goal that x appears with
+        for m in sorted({int(k) for k in _MOD.findall(goal.target)}):
+            if 2 <= m <= 12 and _occurs(var, goal.target):
+                h = goal.fresh("hr")
+                ors = " ∨ ".join(f"{var} % {m} = {r}" for r in range(m))
+                pat = " | ".join(h for _ in range(m))
+                out.append(_cand(f"rcases (show {ors} by omega) with {pat} <;> "
+                                 f"({RESIDUE_SIMP.format(h=h)})", 0.3))
     for var, typ in goal.variables(("Nat", "ℕ")):
         if _occurs(var, goal.target):
             out.append(_cand(f"induction {var}", 0.08))
@@ -202,7 +250,7 @@ class StructuralGenerator:
         if not goals:
             return []
         goal = parse_goal(goals[0])
-        cands = target_moves(goal) + hyp_moves(goal) + split_moves(goal)
+        cands = target_moves(goal) + hyp_moves(goal) + split_moves(goal) + decide_moves(goal)
         return dedupe_sorted(cands, self.max_candidates)
 
     def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
