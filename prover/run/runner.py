@@ -80,6 +80,10 @@ def prove_problem(env: ProofEnv, generator: TacticGenerator, problem: Problem, b
         extra["hazard_states"] = res.hazards
     if getattr(res, "lost_tactics", 0):
         extra["lean_lost_tactics"] = res.lost_tactics
+    if res.proof_sources:
+        extra["proof_sources"] = res.proof_sources
+    if res.closed_by_closer:
+        extra["closed_by_closer"] = res.closed_by_closer
     restarts = getattr(env, "restarts", 0) - restarts_before
     if isinstance(restarts, int) and restarts > 0:
         extra["lean_restarts"] = restarts

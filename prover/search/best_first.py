@@ -1,6 +1,10 @@
 """Best-first proof search for one theorem: expand the most promising open proof state, ask the generator
 for tactics, let Lean run them, repeat until the root is proved, fails, or the budget runs out.
 
+With `Budget.closers_first`, every node first gets the closing tactics `CLOSERS` (a few milliseconds each);
+when one closes the node's main goal without leaving new goals, the node is done and the generator is not
+called for it (a model's seconds are spent only where a closer is not enough).
+
 A proof found in the tree is only a claim. `verify_proof` rebuilds the theorem text from the statement and
 the tactic script and has Lean elaborate it from scratch and audit it (kernel, no sorry, no escape-hatch
 axiom, statement unchanged); only then does the search report "proved".
@@ -13,6 +17,7 @@ not lost to the clock.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +40,12 @@ class ProofEnv(Protocol):
     def check(self, code: str, statement: str | None = None, name: str | None = None, **kw: Any) -> CheckResult: ...
 
 
+# Most useful first (what closed the valid split's theorems: omega, grind, decide, simp_all, simp).
+CLOSERS: tuple[str, ...] = ("omega", "grind", "decide", "simp_all", "simp", "rfl")
+SEARCH_TACTICS = ("exact?", "apply?")  # print "Try this: <tactic>"; the proof keeps the suggestion instead
+_TRY_THIS = re.compile(r"Try this:\s*(?:\[apply\]\s*)?(.+)", re.S)
+
+
 @dataclass
 class SearchResult:
     status: str  # an `Outcome` verdict: "proved" | "failed" | "budget" | "invalid" (machinery failures raise)
@@ -55,6 +66,8 @@ class SearchResult:
     lost_tactics: int = 0  # tactic requests lost to a Lean crash or timeout (the server restarted)
     slowest_tactic: tuple[str, float] | None = None  # (tactic, seconds): where a slow search went
     rejected: list[dict] = field(default_factory=list)  # proofs found in the tree that Lean's re-check refused
+    proof_sources: list[str] = field(default_factory=list)  # which generator proposed each proof step
+    closed_by_closer: int = 0  # nodes a closer finished before the generator was asked (closers_first)
 
 
 def theorem_name(statement: str) -> str | None:
@@ -89,6 +102,38 @@ def verify_proof(env: ProofEnv, statement: str, tactics: list[str], timeout: flo
     why = "; ".join(decl.errors[:2]) or ("statement changed" if decl.statement_matches is False else "") \
         or (f"bad axioms {decl.bad_axioms}" if decl.bad_axioms else "not sound")
     return False, text, why
+
+
+def suggestion_lines(res: CheckResult, name: str | None) -> dict[int, str]:
+    """{line: suggested tactic} from the "Try this:" messages of a check (1-based lines of the checked text)."""
+    out: dict[int, str] = {}
+    decls = [res.decl(name)] if name else list(res.declarations[-1:])
+    for d in decls:
+        for m in d.messages:
+            hit = _TRY_THIS.search(m.text) if m.severity in ("info", "information") else None
+            if hit:
+                out.setdefault(m.line, hit.group(1).strip().split("\n")[0].strip())
+    return out
+
+
+def resolve_suggestions(env: ProofEnv, statement: str, tactics: list[str], timeout: float = 120.0) -> list[str]:
+    """`tactics` with every `exact?`/`apply?` step replaced by the tactic Lean suggests for it, when the check
+    of the whole text names one; unchanged otherwise (the caller re-verifies whatever comes back)."""
+    if not any(t.strip() in SEARCH_TACTICS for t in tactics):
+        return tactics
+    text = proof_text(statement, tactics)
+    try:
+        res = env.check(text, statement=statement, name=theorem_name(statement), timeout=timeout)
+        found = suggestion_lines(res, theorem_name(statement))
+    except (LeanError, KeyError):
+        return tactics
+    head = normalize_statement(statement).count("\n") + 2  # the first tactic's line
+    out, line = [], head
+    for tac in tactics:
+        new = found.get(line) if tac.strip() in SEARCH_TACTICS else None
+        out.append(new or tac)
+        line += tac.strip("\n").count("\n") + 1
+    return out
 
 
 class BestFirstSearch:
@@ -131,6 +176,19 @@ class BestFirstSearch:
                 res.stop_reason = "frontier_exhausted"
                 break  # only depth-capped or cyclic open nodes are left: the budget, not the space, ran out
             batch = frontier[:max(1, min(b.expand_batch, b.max_expansions - res.expansions))]
+            tried: dict[int, set[str]] = {}
+            if b.closers_first:
+                for node in batch:
+                    tried[id(node)] = self._close_first(tree, node, res, t0)
+                    if tried[id(node)] is _CLOSED:
+                        res.expansions += 1
+                        res.closed_by_closer += 1
+                        tree.mark_expanded(node)
+                batch = [n for n in batch if tried.get(id(n)) is not _CLOSED]
+                if tree.root.is_terminal:
+                    break
+                if not batch:
+                    continue
             tg = time.monotonic()
             cands = self.generator.generate(
                 [GoalRequest(n.goals, name, statement) for n in batch], b.samples_per_expansion)
@@ -138,9 +196,12 @@ class BestFirstSearch:
             for node, node_cands in zip(batch, cands):
                 res.expansions += 1
                 tried_all = True
+                skip = tried.get(id(node), set())
                 for cand in node_cands:
                     if node.status is not Status.OPEN:
                         break
+                    if " ".join(cand.tactic.split()) in skip:
+                        continue  # a closer already ran here
                     if time.monotonic() - t0 >= b.wall_seconds:
                         tried_all = False  # not every candidate was tried: the node may not be marked failed
                         break
@@ -176,8 +237,15 @@ class BestFirstSearch:
             tactics = tree.proof()
             assert tactics is not None
             tv = time.monotonic()
-            ok, text, why = verify_proof(self.env, statement, tactics,
+            resolved = resolve_suggestions(self.env, statement, tactics)
+            ok, text, why = verify_proof(self.env, statement, resolved,
                                          timeout=min(120.0, max(b.tactic_timeout, hard - time.monotonic())))
+            if ok:
+                tactics = resolved
+            elif resolved != tactics:  # the suggestion did not check on its own: keep the search tactic
+                ok, text, why = verify_proof(self.env, statement, tactics,
+                                             timeout=min(120.0, max(b.tactic_timeout, hard - time.monotonic())))
+            res.proof_sources = tree.proof_sources()
             res.lean_seconds += time.monotonic() - tv
             if ok:
                 res.status, res.proof, res.proof_text, res.verified = "proved", tactics, text, True
@@ -194,3 +262,31 @@ class BestFirstSearch:
             res.status, res.stop_reason = "failed", "search_space_exhausted"
         res.wall_seconds = time.monotonic() - t0
         return res
+
+    def _close_first(self, tree: SearchTree, node, res: SearchResult, t0: float):
+        """Run CLOSERS on `node`; `_CLOSED` if one closed its main goal and left no new goal (the edge is
+        added), else the set of closers tried (normalised), which the generator's candidates then skip.
+        Goals with metavariables (`?x`) are shared between goals: closing one may not be the only way, so
+        such nodes are never skipped."""
+        b = self.budget
+        tried: set[str] = set()
+        for tac in CLOSERS:
+            if node.status is not Status.OPEN or time.monotonic() - t0 >= b.wall_seconds:
+                break
+            tl = time.monotonic()
+            out = self.env.run_tac(node.state_id, tac, heartbeats=b.tactic_heartbeats, timeout=b.tactic_timeout)
+            res.lean_seconds += time.monotonic() - tl
+            res.tactic_calls += 1
+            tried.add(tac)
+            if out.state is None or tuple(out.state.goals) != node.goals[1:]:
+                continue  # an error, or it left goals of its own: the generator may do better
+            tree.add_edge(node, tac, tuple(out.state.goals), out.state.id, 0.0, "closer")
+            if tree.proved and res.expansions_to_proof is None:
+                res.expansions_to_proof = res.expansions + 1
+                res.seconds_to_proof = time.monotonic() - t0
+            if not any("?" in g for g in node.goals):
+                return _CLOSED
+        return tried
+
+
+_CLOSED: set[str] = set()  # sentinel: a closer finished the node

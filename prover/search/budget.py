@@ -15,6 +15,7 @@ class Budget:
     max_depth: int = 24  # tactics on a path
     expand_batch: int = 1  # open nodes expanded per generator call (more = bigger model batches)
     length_alpha: float = 0.0  # priority = cum. log-prob / depth**alpha (0: ReProver, 0.5-1: BFS-Prover-like)
+    closers_first: int = 0  # 1: try best_first.CLOSERS on a node before the generator; one that closes it skips it
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -146,6 +146,14 @@ class SearchTree:
             node = node.proof_edge.dst
         return tactics
 
+    def proof_sources(self) -> list[str]:
+        """The `source` of every edge of `proof()` (which generator proposed each step)."""
+        out, node = [], self.root
+        while self.proved and node.goals and node.proof_edge is not None:
+            out.append(node.proof_edge.source)
+            node = node.proof_edge.dst
+        return out
+
     def open_frontier(self) -> list[Node]:
         """Open, unexpanded nodes, best priority first."""
         return sorted((n for n in self.nodes.values() if n.status is Status.OPEN and not n.expanded),

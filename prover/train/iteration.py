@@ -4,7 +4,8 @@ resumes at the first unfinished step without redoing or losing work.
     iterations/NNN/
       manifest.json      input model + hash, pool/bench hashes, Lean version, budgets, git, steps done, metrics
       prove/             the prover's run over the training pool (results.jsonl resumes theorem by theorem)
-      data/              verified proofs (proofs.jsonl), the datasets dataset, leandojo.json (merged over rounds)
+      data/              verified proofs (proofs.jsonl), the datasets dataset, leandojo.json (merged over rounds),
+                         memory.jsonl (the retrieval learner's pairs: the previous round's plus this round's)
       train/             ZeRO-3 checkpoints, train_metrics.json, model/ (the consolidated Hugging Face folder)
       eval_before/       the benchmark with the input model (first round only; later rounds reuse the last eval)
       eval/              the benchmark with the new model
@@ -14,6 +15,11 @@ One Lean server (with the preludes of the pool and of the benchmark) serves the 
 step first needs it (the embedded backend takes minutes to start) and is closed when the round ends; it idles
 while the trainer runs in its own processes. The manifest records the wall seconds of every step and of Lean's
 start-up, and report.md shows them.
+
+With a "memory" generator (generate/memory.py) the round also learns without gradients: collect appends the
+round's verified (state, tactic) pairs to the memory (seconds), this round's evaluation and the next round's
+prover use it. A generator without "hf" skips the train step. Memory only grows (its pairs are facts Lean
+checked), so it carries over whether or not the round is accepted.
 
 The new model becomes the current one (`iterations/current_model`) only if it proves more benchmark theorems,
 or as many with fewer expansions, or when `--force` is given.
@@ -35,6 +41,7 @@ from ..search import Budget
 from .collect import collect, load_proofs, save
 
 STEPS = ("prove", "collect", "train", "evaluate")
+MEMORY = "memory.jsonl"  # in a round's data/: the memory learner's pairs after that round
 CURRENT = "current_model"  # a text file in the iterations folder: the path of the accepted model
 
 
@@ -68,6 +75,27 @@ def current_model(root: Path, given: str | None) -> str:
     from ..generate.models import default_model_path
 
     return str(default_model_path())
+
+
+def uses_memory(cfg: IterationConfig) -> bool:
+    return "memory" in [p.strip().lower() for p in cfg.generator.split("+")]
+
+
+def memory_before(root: Path, d: Path) -> Path | None:
+    """The memory a round starts from: the last earlier round's `data/memory.jsonl` (None in the first)."""
+    for p in reversed([p for p in iteration_dirs(root) if p.name < d.name]):
+        if (p / "data" / MEMORY).is_file():
+            return p / "data" / MEMORY
+    return None
+
+
+def gen_options_with_memory(cfg: IterationConfig, memory: Path | None) -> dict[str, Any]:
+    """The generator options with `memory` joined to any memory the caller gave (e.g. a traced corpus)."""
+    opts = dict(cfg.gen_options)
+    if uses_memory(cfg):
+        given = [p for p in str(opts.get("memory") or "").split(",") if p.strip()]
+        opts["memory"] = ",".join(given + ([str(memory)] if memory else [])) or None
+    return opts
 
 
 def _manifest(d: Path) -> dict:
@@ -138,7 +166,8 @@ def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean:
     if "prove" not in m["steps_done"]:
         t0, l0 = time.monotonic(), lean.start_seconds
         out = run(RunConfig(bench=cfg.pool, out=d / "prove", generator=cfg.generator, model=model,
-                            budget=cfg.budget, resume=True, workers=cfg.workers, gen_options=cfg.gen_options,
+                            budget=cfg.budget, resume=True, workers=cfg.workers,
+                            gen_options=gen_options_with_memory(cfg, memory_before(root, d)),
                             progress=cfg.progress, argv=list(sys.argv)), envs=lean.envs())
         done("prove", t0, l0, **{k: v for k, v in _pass(out["rows"]).items() if k != "proved_names"})
 
@@ -150,12 +179,16 @@ def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean:
         kept, rejected = collect(lean.envs()[0], pool, rows, source=d.name, earlier=earlier)
         info = save(kept, d / "data")
         (d / "data" / "rejected.jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in rejected))
+        if uses_memory(cfg):
+            info.update(update_memory(memory_before(root, d), d / "data" / "proofs.jsonl", d / "data" / MEMORY))
         done("collect", t0, l0, **info, rejected=len(rejected))
 
     if "train" not in m["steps_done"]:
         t0, l0 = time.monotonic(), lean.start_seconds
         if m["metrics"]["collect"]["examples"] == 0:
             done("train", t0, l0, skipped="no training examples")
+        elif "hf" not in [p.strip().lower() for p in cfg.generator.split("+")]:
+            done("train", t0, l0, skipped=f"generator {cfg.generator!r} has no model to train")
         else:
             from .launch import launch
 
@@ -168,14 +201,16 @@ def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean:
     if "evaluate" not in m["steps_done"]:
         t0, l0 = time.monotonic(), lean.start_seconds
         new_model = d / "train" / "model"
-        before = _previous_eval(root, d)
+        new_memory = d / "data" / MEMORY if uses_memory(cfg) and (d / "data" / MEMORY).is_file() else None
+        before = _previous_eval(root, d, memory=new_memory is not None)
         if before is None:
             tb, lb = time.monotonic(), lean.start_seconds
-            before = _eval(cfg, model, d / "eval_before", lean.envs())
+            before = _eval(cfg, model, d / "eval_before", lean.envs(), memory_before(root, d))
             m["step_seconds"]["evaluate_before"] = round(time.monotonic() - tb - (lean.start_seconds - lb), 1)
-        if new_model.is_dir():
+        if new_model.is_dir() or new_memory is not None:
             ta, la = time.monotonic(), lean.start_seconds
-            after = _eval(cfg, str(new_model), d / "eval", lean.envs())
+            after = _eval(cfg, str(new_model) if new_model.is_dir() else model, d / "eval", lean.envs(),
+                          new_memory)
             m["step_seconds"]["evaluate_after"] = round(time.monotonic() - ta - (lean.start_seconds - la), 1)
         else:
             after = before
@@ -235,19 +270,35 @@ class SharedLean:
             self._envs, self._own = None, False
 
 
-def _eval(cfg: IterationConfig, model: str, out: Path, envs: Sequence[Any] | None) -> dict:
+def _eval(cfg: IterationConfig, model: str, out: Path, envs: Sequence[Any] | None,
+          memory: Path | None = None) -> dict:
     res = run(RunConfig(bench=cfg.bench, out=out, generator=cfg.generator, model=model,
                         budget=cfg.eval_budget or cfg.budget, resume=True, workers=cfg.workers,
-                        gen_options=cfg.gen_options, progress=cfg.progress, argv=list(sys.argv)), envs=envs)
+                        gen_options=gen_options_with_memory(cfg, memory), progress=cfg.progress,
+                        argv=list(sys.argv)), envs=envs)
     return _pass(res["rows"])
 
 
-def _previous_eval(root: Path, d: Path) -> dict | None:
-    """The last finished round's evaluation of the model this round starts from (same benchmark budget)."""
+def update_memory(before: Path | None, proofs: Path, out: Path) -> dict:
+    """The memory learner's update: `before`'s pairs plus every step of the verified proofs, saved to `out`."""
+    from ..generate.memory import MemoryGenerator, load_pairs
+
+    t0 = time.monotonic()
+    mem = MemoryGenerator.from_path(before)
+    n_before = len(mem)
+    added = mem.add(load_pairs(proofs)) if proofs.is_file() else 0
+    mem.save(out)
+    return {"memory_pairs": len(mem), "memory_added": added, "memory_before": n_before,
+            "memory_seconds": round(time.monotonic() - t0, 2)}
+
+
+def _previous_eval(root: Path, d: Path, memory: bool = False) -> dict | None:
+    """The last finished round's evaluation of the model (and memory) this round starts from (same benchmark
+    budget). Memory always carries over, so with memory that round's "after" is this round's "before"."""
     for p in reversed([p for p in iteration_dirs(root) if p.name < d.name]):
         ev = _manifest(p).get("metrics", {}).get("evaluate")
         if ev:
-            return ev["after"] if ev.get("accepted") else ev["before"]
+            return ev["after"] if ev.get("accepted") or memory else ev["before"]
     return None
 
 

@@ -1,0 +1,258 @@
+"""A retrieval learner (Tactician-style): propose the tactics that worked on the most similar known goals.
+
+Memory is a list of (state, tactic) pairs: proofs the project verified (`prover.train.collect` replays them
+into steps) and traced corpora. A query goal and every stored goal become bags of tokens in which the names
+of locals are replaced by their role (`V:Nat` for a variable of type Nat, hypothesis names dropped), so a
+goal that differs only in its names looks the same. Similarity is the cosine of TF-IDF vectors (an inverted
+index: cheap for 10^5 pairs); a candidate's logprob is log(similarity). Before proposing a stored tactic,
+the names of the stored goal's locals in it are rewritten to the current goal's locals with the most similar
+types (`adapt_tactic`).
+
+Learning is appending pairs (`add`) and saving them (`save`): seconds, no gradient. Files read by `load_pairs`:
+- JSONL rows `{"state_before": str | [str], "tactic": str}` (a traced corpus, e.g. `data/traced/*.jsonl`;
+  a string state holds the goals separated by blank lines);
+- JSONL rows of `collect.save`'s `proofs.jsonl` (`{"steps": [{"state_before": [...], "tactic": ...}]}`);
+- LeanDojo-style JSON (`[{"traced_tactics": [{"state_before", "tactic"}]}]`, as `collect.save` writes);
+- a folder: every `*.jsonl` / `*.json` below it.
+Invariant of `generate`: at most `num_samples` distinct tactics per request, best similarity first, logprob <= 0.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
+from .goals import IDENT, Goal, parse_goal
+
+_TOKEN = re.compile(rf"{IDENT}|\d+|[^\s\w]")
+_IDENT_ONLY = re.compile(rf"^{IDENT}$")
+MIN_SIMILARITY = 0.05  # below this a stored goal is not a neighbour
+
+
+class MemoryError_(ValueError):
+    """A memory file that cannot be read: names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    state: str  # the main goal (pretty-printed) the tactic was applied to
+    tactic: str
+    source: str = ""
+
+
+def _roles(goal: Goal) -> dict[str, str]:
+    """Every local's replacement token: `V:<type>` for data, `H` for a hypothesis (a proof of a Prop)."""
+    roles: dict[str, str] = {}
+    for name, typ in goal.named():
+        t = " ".join(typ.split())
+        roles[name] = "H" if re.search(r"[=<>≤≥∣∧∨¬↔∀∃≠∈]", t) or t == "True" or t == "False" else f"V:{t}"
+    return roles
+
+
+def tokens(text: str, roles: dict[str, str]) -> list[str]:
+    out = []
+    for tok in _TOKEN.findall(text):
+        if tok in roles:
+            out.append(roles[tok])
+        elif tok.isdigit():
+            out += ["NUM", tok]  # different numerals still share the class token
+        else:
+            out.append(tok)
+    return out
+
+
+def goal_features(state: str) -> tuple[Goal, list[str]]:
+    """The parsed goal and its name-free tokens: the target's (marked `⊢`) and the hypothesis types'."""
+    goal = parse_goal(state)
+    roles = _roles(goal)
+    feats = ["⊢" + t for t in tokens(goal.target, roles)]
+    for _, typ in goal.named():
+        feats += tokens(typ, roles)
+    return goal, feats
+
+
+def adapt_tactic(tactic: str, stored: Goal, current: Goal) -> str:
+    """`tactic` with the stored goal's local names replaced by the current goal's locals of the most similar
+    type (same role first, then type-token overlap, then position). Names with no counterpart stay."""
+    s_named, c_named = stored.named(), current.named()
+    s_roles, c_roles = _roles(stored), _roles(current)
+    used = {n.split(".")[0] for n in _TOKEN.findall(tactic) if n.split(".")[0] in dict(s_named)}
+    if not used:
+        return tactic
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    c_index = {n: i for i, (n, _) in enumerate(c_named)}
+    for i, (sname, stype) in enumerate(s_named):
+        if sname not in used:
+            continue
+        st = Counter(tokens(stype, s_roles))
+        best, best_key = None, None
+        for cname, ctype in c_named:
+            if cname in taken or (s_roles[sname] == "H") != (c_roles[cname] == "H"):
+                continue
+            ct = Counter(tokens(ctype, c_roles))
+            overlap = sum((st & ct).values()) / max(1, sum((st | ct).values()))
+            key = (s_roles[sname] == c_roles[cname], overlap, -abs(c_index[cname] - i))
+            if best_key is None or key > best_key:
+                best, best_key = cname, key
+        if best is not None:
+            mapping[sname] = best
+            taken.add(best)
+    if not mapping:
+        return tactic
+
+    def rename(tok: str) -> str:
+        head, dot, rest = tok.partition(".")  # `h.symm`, `h.1`: a local with a projection
+        return mapping.get(tok) or (mapping[head] + dot + rest if head in mapping else tok)
+
+    return "".join(rename(m.group(0)) if _IDENT_ONLY.match(m.group(0)) else m.group(0)
+                   for m in re.finditer(rf"{IDENT}(?:\.\d+)*|[\s\S]", tactic))
+
+
+def _main_goal(state: str | Sequence[str]) -> str:
+    if isinstance(state, str):
+        return state.split("\n\n")[0]  # goals are separated by a blank line
+    return state[0] if state else ""
+
+
+def _pairs_from_obj(obj: dict, source: str) -> Iterable[Pair]:
+    if "tactic" in obj and "state_before" in obj:
+        yield Pair(_main_goal(obj["state_before"]), str(obj["tactic"]), source)
+        return
+    for key in ("steps", "traced_tactics"):
+        for st in obj.get(key) or ():
+            yield Pair(_main_goal(st["state_before"]), str(st["tactic"]), source)
+
+
+def load_pairs(path: str | Path) -> list[Pair]:
+    """Every (state, tactic) pair in a file or folder (formats in the module docstring)."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".json") and p.is_file())
+        return [pr for f in files for pr in load_pairs(f)]
+    if not path.is_file():
+        raise MemoryError_(f"memory file not found: {path}")
+    out: list[Pair] = []
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+            for obj in (data if isinstance(data, list) else [data]):
+                out += _pairs_from_obj(obj, path.name)
+        else:
+            for i, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    out += _pairs_from_obj(json.loads(line), path.name)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise MemoryError_(f"{path}: not a memory file ({type(e).__name__}: {e})") from None
+    return [p for p in out if p.state.strip() and p.tactic.strip() and "sorry" not in p.tactic]
+
+
+class MemoryGenerator:
+    """Nearest stored goals by TF-IDF cosine over name-free goal tokens; their tactics, adapted."""
+
+    def __init__(self, pairs: Iterable[Pair] = (), k: int = 8, name: str = "memory"):
+        self.name, self.k = name, k
+        self.stats = GeneratorStats()
+        self.pairs: list[Pair] = []
+        self._goals: list[Goal] = []
+        self._tf: list[Counter] = []
+        self._df: Counter = Counter()
+        self._index: dict[str, list[int]] = defaultdict(list)
+        self._seen: set[tuple[str, str]] = set()
+        self.add(pairs)
+
+    @classmethod
+    def from_path(cls, path: str | Path | Sequence[str | Path] | None, k: int = 8) -> "MemoryGenerator":
+        """A memory over the pairs of `path` (a file, a folder, several joined by ","; None: empty)."""
+        paths = [] if path is None else [p for p in str(path).split(",") if p.strip()] \
+            if isinstance(path, (str, Path)) else list(path)
+        return cls([pr for p in paths for pr in load_pairs(p)], k=k)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def add(self, pairs: Iterable[Pair]) -> int:
+        """Learn: index the new (state, tactic) pairs (exact duplicates are skipped); returns how many."""
+        n = 0
+        for p in pairs:
+            key = (" ".join(p.state.split()), " ".join(p.tactic.split()))
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            goal, feats = goal_features(p.state)
+            i = len(self.pairs)
+            self.pairs.append(p)
+            self._goals.append(goal)
+            tf = Counter(feats)
+            self._tf.append(tf)
+            for t in tf:
+                self._df[t] += 1
+                self._index[t].append(i)
+            n += 1
+        self._norms: list[float] | None = None
+        return n
+
+    def save(self, path: str | Path) -> None:
+        """The pairs as JSONL (`{"state_before", "tactic", "source"}`), which `load_pairs` reads back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        with tmp.open("w") as f:
+            for p in self.pairs:
+                f.write(json.dumps({"state_before": p.state, "tactic": p.tactic, "source": p.source},
+                                   ensure_ascii=False) + "\n")
+        tmp.replace(path)
+
+    def _idf(self, t: str) -> float:
+        return math.log((1 + len(self.pairs)) / (1 + self._df.get(t, 0))) + 1.0
+
+    def _norm(self, i: int) -> float:
+        if self._norms is None or len(self._norms) != len(self.pairs):
+            self._norms = [math.sqrt(sum((c * self._idf(t)) ** 2 for t, c in tf.items())) or 1.0
+                           for tf in self._tf]
+        return self._norms[i]
+
+    def neighbours(self, state: str, k: int | None = None) -> list[tuple[float, int]]:
+        """(cosine similarity, pair index) of the `k` most similar stored goals, best first."""
+        if not self.pairs:
+            return []
+        _, feats = goal_features(state)
+        q = Counter(feats)
+        qw = {t: c * self._idf(t) for t, c in q.items() if t in self._df}
+        qn = math.sqrt(sum((c * self._idf(t)) ** 2 for t, c in q.items())) or 1.0
+        dots: dict[int, float] = defaultdict(float)
+        for t, w in qw.items():
+            idf = self._idf(t)
+            for i in self._index[t]:
+                dots[i] += w * self._tf[i][t] * idf
+        scored = sorted(((d / (qn * self._norm(i)), i) for i, d in dots.items()), key=lambda x: (-x[0], x[1]))
+        return [(min(1.0, s), i) for s, i in scored[:k or self.k] if s >= MIN_SIMILARITY]
+
+    def propose(self, goals: Sequence[str], n: int) -> list[Candidate]:
+        if not goals:
+            return []
+        current = parse_goal(goals[0])
+        cands = []
+        for sim, i in self.neighbours(goals[0], max(self.k, n)):
+            tac = adapt_tactic(self.pairs[i].tactic, self._goals[i], current)
+            cands.append(Candidate(tactic=tac, logprob=math.log(max(sim, 1e-6)), n_tokens=0, source="memory"))
+        return dedupe_sorted(cands, n)
+
+    def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
+        t0 = time.perf_counter()
+        out = [self.propose(r.goals, num_samples) for r in requests]
+        self.stats.calls += 1
+        self.stats.prompts += len(requests)
+        self.stats.candidates += sum(len(c) for c in out)
+        self.stats.seconds += time.perf_counter() - t0
+        return out
+
+    def __repr__(self) -> str:
+        return f"MemoryGenerator({len(self.pairs)} pairs, k={self.k}, name={self.name!r})"
