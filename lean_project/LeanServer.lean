@@ -377,7 +377,10 @@ def handleTactic (srv : Server) (j : Json) : IO Answer := do
       if usesSorry then return err "the tactic closed a goal with `sorry`"
       if usesNative then return err "the tactic relies on compiled-code evaluation (`Lean.ofReduceBool`)"
       let id ← storeState srv { core := cs, metaSt := ms, goals := gs, root := ps.root }
-      return ok (goalsJson id pp)
+      -- infos and warnings (e.g. `exact?`'s "Try this") go back with the state
+      let mut infos : List String := []
+      for m in cs.messages.toList do infos := (← m.data.toString) :: infos
+      return ok (("messages", strListJson (listRev infos)) :: goalsJson id pp)
 
 /-- Parse all commands of a source text. -/
 partial def parseCommands (env : Environment) (opts : Options) (inputCtx : InputContext)

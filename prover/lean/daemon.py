@@ -178,7 +178,8 @@ class RemoteLeanServer:
         sid = state.id if isinstance(state, ProofState) else int(state)
         r = self._call("run_tac", state=sid, tactic=tactic, heartbeats=heartbeats, timeout=timeout)
         st = r["state"]
-        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"])
+        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"],
+                            tuple(r.get("messages", ())))
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)

@@ -76,6 +76,7 @@ class TacticResult:
 
     state: ProofState | None
     error: str | None = None
+    messages: tuple[str, ...] = ()  # Lean's infos and warnings on success (e.g. `exact?`'s "Try this")
 
     @property
     def ok(self) -> bool:

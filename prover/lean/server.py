@@ -370,7 +370,8 @@ class LeanServer:
             parent = self._states[sid]
             self._states.append(_StatePath(parent.statement, (*parent.tactics, tactic), ans["state"],
                                            self._generation))
-            return TacticResult(ProofState(len(self._states) - 1, tuple(ans["goals"])))
+            return TacticResult(ProofState(len(self._states) - 1, tuple(ans["goals"])),
+                                messages=tuple(ans.get("messages", ())))
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)

@@ -108,14 +108,16 @@ def module_name(path: Path, root: Path) -> str:
 class _Resolver:
     """Splits a file's imports into library modules, other input files (prefix) and missing ones."""
 
-    def __init__(self, lib_has, project: dict[str, Path]):
-        self.lib_has, self.project = lib_has, project
+    def __init__(self, lib_has, project: dict[str, Path], drop: set[str] = frozenset()):
+        self.lib_has, self.project, self.drop = lib_has, project, drop
         self._cache: dict[str, tuple[str, list[str], list[str]]] = {}
 
     def resolve(self, imports: list[str], seen: frozenset[str] = frozenset()) -> tuple[str, list[str], list[str]]:
         """(prefix text, library imports, missing imports) for these imports, dependencies first."""
         prefix, lib, missing = [], [], []
         for m in imports:
+            if m in self.drop:
+                continue
             if m in self.project and m not in seen:
                 if m not in self._cache:
                     sub_imports, body, _ = normalise(self.project[m].read_text(errors="replace"))
@@ -143,10 +145,11 @@ def _project_root(path: Path) -> Path:
 
 
 def load_units(paths: list[str | Path], lib_has=lambda m: True, corpus: str = "",
-               blocks: str = "accumulate") -> list[TraceUnit]:
+               blocks: str = "accumulate", drop_imports: tuple[str, ...] = ()) -> list[TraceUnit]:
     """Units for `.lean` files, folders (recursively) and JSONL block files ({file, line, info, code} rows,
     `+error` blocks skipped). `blocks="accumulate"`: a file's blocks build on each other and are traced as one
-    text, in order; `"standalone"`: each block is its own unit."""
+    text, in order; `"standalone"`: each block is its own unit. `drop_imports`: modules to ignore (support
+    code whose wrappers normalisation removes, e.g. fp-lean's `ExampleSupport`)."""
     if blocks not in ("accumulate", "standalone"):
         raise ValueError(f"blocks must be 'accumulate' or 'standalone', not {blocks!r}")
     files: list[Path] = []
@@ -162,7 +165,7 @@ def load_units(paths: list[str | Path], lib_has=lambda m: True, corpus: str = ""
     for f in files:
         if f.suffix == ".lean":
             project.setdefault(module_name(f, _project_root(f)), f)
-    resolver = _Resolver(lib_has, project)
+    resolver = _Resolver(lib_has, project, set(drop_imports))
     units: list[TraceUnit] = []
     for f in files:
         if f.suffix == ".jsonl":
