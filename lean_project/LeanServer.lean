@@ -380,7 +380,10 @@ def handleTactic (srv : Server) (j : Json) : IO Answer := do
       if usesSorry then return err "the tactic closed a goal with `sorry`"
       if usesNative then return err "the tactic relies on compiled-code evaluation (`Lean.ofReduceBool`)"
       let id ← storeState srv { core := cs, metaSt := ms, goals := gs, root := ps.root }
-      return ok (goalsJson id pp)
+      -- infos and warnings (e.g. `exact?`'s "Try this") go back with the state
+      let mut infos : List String := []
+      for m in cs.messages.toList do infos := (← m.data.toString) :: infos
+      return ok (("messages", strListJson (listRev infos)) :: goalsJson id pp)
 
 /-- Parse all commands of a source text. -/
 partial def parseCommands (env : Environment) (opts : Options) (inputCtx : InputContext)
@@ -568,6 +571,222 @@ def handleClear (srv : Server) : IO Answer := do
   writeRef srv.states #[]
   return ok [("cleared", num arr.size)]
 
+
+/-! ## Tracing: tactics, states and premises from info trees (the `trace` command)
+
+`trace {code, prefix?, trusted?}` elaborates `code` command by command (parsing each with the environment
+the previous ones built, so in-file notations parse) with info trees enabled for this request only, and
+walks each command's trees. A tactic is recorded when its syntax has an original source range, it is not a
+wrapper (`by`, sequences, `·`, `<;>`, parentheses), it had goals, and the pretty-printed goals changed.
+`prefix` is elaborated first without info trees and without reports (e.g. a file's earlier blocks).
+The base environment is never changed. -/
+
+/-- Persistent arrays walked by hand (their library traversals are not callable here). -/
+partial def paNodeCollect {α : Type} (n : PersistentArrayNode α) (out : Array α) : Array α := Id.run do
+  match n with
+  | .leaf vs =>
+    let mut o := out
+    for v in arrToList vs do o := o.push v
+    return o
+  | .node cs =>
+    let mut o := out
+    for c in arrToList cs do o := paNodeCollect c o
+    return o
+
+def paToList {α : Type} (p : PersistentArray α) : List α := Id.run do
+  let mut o := paNodeCollect p.root #[]
+  for v in arrToList p.tail do o := o.push v
+  return arrToList o
+
+/-- Syntax kinds that only group other tactics. -/
+def wrapperKinds : List String :=
+  ["Lean.Parser.Term.byTactic", "Lean.Parser.Tactic.tacticSeq", "Lean.Parser.Tactic.tacticSeq1Indented",
+   "Lean.Parser.Tactic.tacticSeqBracketed", "Lean.cdot", "Lean.cdotTk", "Lean.Parser.Tactic.tactic_<;>_",
+   "Lean.Parser.Tactic.paren", "null", "Lean.Parser.Tactic.rwRule", "Lean.Parser.Tactic.rwRuleSeq",
+   "Lean.Parser.Term.byTactic'", "Lean.Parser.Tactic.inductionAlt", "Lean.Parser.Tactic.inductionAlts",
+   "Lean.Parser.Tactic.matchRhs", "Lean.Parser.Term.matchAlt", "Lean.Parser.Tactic.case",
+   "Lean.Parser.Tactic.case'", "Lean.Parser.Tactic.nestedTactic"]
+
+def mergeCtx (pci : PartialContextInfo) (outer? : Option ContextInfo) : Option ContextInfo :=
+  match pci with
+  | .commandCtx info => some { info with }
+  | .parentDeclCtx d =>
+    match outer? with
+    | some outer => some { outer with parentDecl? := some d }
+    | none => none
+  | _ => outer?  -- other scopes (auto-bound implicits) keep the outer context
+
+/-- Pretty-print goals in a recorded context and metavariable context. -/
+def ppAt (srv : Server) (lim : Limits) (ci : ContextInfo) (mctx : MetavarContext) (gs : List MVarId) :
+    IO (List String) := do
+  let base ← coreCtx srv lim
+  let ctx0 : Core.Context := { base with options := ci.options }
+  let ctx1 : Core.Context := { ctx0 with currNamespace := ci.currNamespace }
+  let ctx : Core.Context := { ctx1 with openDecls := ci.openDecls }
+  try
+    match ← runCore (runMeta (ppGoals gs) { mctx := mctx }) ctx { env := ci.env, ngen := ci.ngen } with
+    | .ok ((pp, _), _) => return pp
+    | .error e => return ["<pp error: " ++ (← exceptionText e) ++ ">"]
+  catch e => return ["<pp error: " ++ toString e ++ ">"]
+
+def moduleOf (env : Environment) (n : Name) : String :=
+  match env.getModuleIdxFor? n with
+  | some idx =>
+    let names := env.header.moduleNames
+    if h : idx.toNat < names.size then nameStr names[idx.toNat] else ""
+  | none => ""
+
+def rangeFields (fm : FileMap) (stx : Syntax) : List (String × Json) :=
+  match stx.getPos? true, stx.getTailPos? true with
+  | some a, some b =>
+    let pa := fm.toPosition a
+    let pb := fm.toPosition b
+    [("start", num a.byteIdx), ("end", num b.byteIdx), ("line", num pa.line), ("column", num pa.column),
+     ("end_line", num pb.line), ("end_column", num pb.column)]
+  | _, _ => []
+
+/-- Constants named in a subtree (premises), with the modules that declare them. -/
+partial def collectPremises (env : Environment) (fm : FileMap) (t : InfoTree) (acc : Array Json) : Array Json :=
+  Id.run do
+  match t with
+  | .context _ t' => return collectPremises env fm t' acc
+  | .hole _ => return acc
+  | .node i cs =>
+    let mut a := acc
+    match i with
+    | .ofTermInfo ti =>
+      match ti.expr with
+      | .const n _ =>
+        let r := rangeFields fm ti.stx
+        if listLen r > 0 then
+          a := a.push (Json.mkObj (("name", Json.str (nameStr n)) :: ("module", Json.str (moduleOf env n)) :: r))
+      | _ => pure ()
+    | _ => pure ()
+    for c in paToList cs do a := collectPremises env fm c a
+    return a
+
+structure TraceAcc where
+  tactics : Array Json := #[]
+  holes : Nat := 0
+
+partial def walkTrace (srv : Server) (lim : Limits) (fm : FileMap) (ctx? : Option ContextInfo) (t : InfoTree)
+    (acc : TraceAcc) : IO TraceAcc := do
+  match t with
+  | .context pci t' => walkTrace srv lim fm (mergeCtx pci ctx?) t' acc
+  | .hole _ => return { acc with holes := acc.holes + 1 }
+  | .node i cs =>
+    let mut a := acc
+    if let .ofTacticInfo ti := i then
+      if let some ci := ctx? then
+        let kind := nameStr ti.stx.getKind
+        let r := rangeFields fm ti.stx
+        let isNode := match ti.stx with | .node .. => true | _ => false
+        if isNode && !memStr kind wrapperKinds && listLen r > 0 && listLen ti.goalsBefore > 0 then
+          let before ← ppAt srv lim ci ti.mctxBefore ti.goalsBefore
+          let after ← ppAt srv lim ci ti.mctxAfter ti.goalsAfter
+          if before != after then
+            let prem := collectPremises ci.env fm t #[]
+            a := { a with tactics := a.tactics.push (Json.mkObj (("kind", Json.str kind) ::
+              ("state_before", strListJson before) :: ("state_after", strListJson after) ::
+              ("premises", Json.arr prem) :: r)) }
+    for c in paToList cs do a ← walkTrace srv lim fm ctx? c a
+    return a
+
+partial def walkTrees (srv : Server) (lim : Limits) (fm : FileMap) (ts : List InfoTree) (acc : TraceAcc) :
+    IO TraceAcc := do
+  match ts with
+  | [] => return acc
+  | t :: rest => walkTrees srv lim fm rest (← walkTrace srv lim fm none t acc)
+
+/-- Elaborate one command with the request's heartbeat limit; exceptions become an error message. -/
+def elabOne (srv : Server) (lim : Limits) (cmd : Syntax) : CommandElabM (List Json) := do
+  let hbOpt := srv.opts.setNat `maxHeartbeats lim.heartbeats
+  modify fun s => { s with scopes := match s.scopes with
+    | [] => []
+    | sc :: rest => { sc with opts := hbOpt } :: rest }
+  try
+    elabCommandTopLevel cmd
+    return []
+  catch e =>
+    return [Json.mkObj [("severity", "error"), ("line", num 0), ("column", num 0),
+      ("text", Json.str (← exceptionText e))]]
+
+/-- Elaborate a prefix silently; returns how many of its commands failed or were refused. -/
+partial def elabPrefix (srv : Server) (lim : Limits) (trusted : Bool) (inputCtx : InputContext)
+    (pst : ModuleParserState) (failed : Nat) : CommandElabM Nat := do
+  let (stx, pst', msgs) := Parser.parseCommand inputCtx { env := ← getEnv, options := srv.opts } pst {}
+  if Parser.isTerminalCommand stx then return failed
+  let mut f := failed
+  if msgs.hasErrors then f := f + 1
+  modify fun s => { s with messages := {} }
+  match (if trusted then none else denyReason stx) with
+  | some _ => f := f + 1
+  | none =>
+    let thrown ← elabOne srv lim stx
+    if (← get).messages.hasErrors || listLen thrown > 0 then f := f + 1
+  if pst'.pos == pst.pos then return f  -- no progress: stop rather than loop
+  elabPrefix srv lim trusted inputCtx pst' f
+
+partial def traceCommands (srv : Server) (lim : Limits) (trusted : Bool) (inputCtx : InputContext)
+    (pst : ModuleParserState) (idx : Nat) (out : List Json) : CommandElabM (List Json) := do
+  let (stx, pst', parseMsgs) := Parser.parseCommand inputCtx { env := ← getEnv, options := srv.opts } pst {}
+  if Parser.isTerminalCommand stx then return listRev out
+  let fm := inputCtx.fileMap
+  let mut pm : List Json := []
+  for m in parseMsgs.toList do pm := (← msgJson fm m) :: pm
+  let name? := declName? stx
+  let nameS := match name? with | some n => nameStr n | none => "command#" ++ toString idx
+  let kind := nameStr (if stx.getKind == ``Lean.Parser.Command.declaration then stx[1].getKind else stx.getKind)
+  let mut fields : List (String × Json) := ("name", Json.str nameS) :: ("kind", Json.str kind) ::
+    rangeFields fm stx
+  match (if trusted then none else denyReason stx) with
+  | some r =>
+    fields := ("ok", Json.bool false) :: ("refused", Json.str r) :: ("messages", jsonArr (listRev pm)) ::
+      ("tactics", Json.arr #[]) :: fields
+  | none =>
+    modify fun s => { s with messages := {}, infoState := { enabled := true } }
+    let t0 ← IO.monoMsNow
+    let thrown ← elabOne srv lim stx
+    let ms := (← IO.monoMsNow) - t0
+    let st ← get
+    let mut mj : List Json := pm
+    for m in st.messages.toList do mj := (← msgJson fm m) :: mj
+    for m in thrown do mj := m :: mj
+    let hasErr := st.messages.hasErrors || listLen thrown > 0 || parseMsgs.hasErrors
+    let acc ← walkTrees srv lim fm (paToList st.infoState.trees) {}
+    modify fun s => { s with infoState := { enabled := false } }
+    fields := ("ok", Json.bool !hasErr) :: ("messages", jsonArr (listRev mj)) :: ("ms", num ms) ::
+      ("tactics", Json.arr acc.tactics) :: ("holes", num acc.holes) :: fields
+    if isTheoremLike stx && !hasErr then
+      let full := match name? with
+        | some n => scopeNs st.scopes ++ n
+        | none => Name.anonymous
+      if let some (declared, _) := (if full == Name.anonymous then none else findDecl st.env full) then
+        let ctx ← coreCtx srv lim
+        match ← runCore (auditConst st.env declared) ctx { env := st.env } with
+        | .ok ((complete, sound, bad), _) =>
+          fields := ("full_name", Json.str (nameStr full)) :: ("complete", Json.bool complete) ::
+            ("sound", Json.bool (complete && sound)) :: ("bad_axioms", strListJson bad) :: fields
+        | .error e => fields := ("audit_error", Json.str (← exceptionText e)) :: fields
+  let out' := Json.mkObj fields :: out
+  if pst'.pos == pst.pos then return listRev out'
+  traceCommands srv lim trusted inputCtx pst' (idx + 1) out'
+
+def handleTrace (srv : Server) (j : Json) (trusted : Bool) : CommandElabM Answer := do
+  let some code := getStr j "code" | return err "trace: missing string field `code`"
+  let pre := (getStr j "prefix").getD ""
+  let lim := limitsOf j
+  let base ← if (getBool j "pristine").getD false then pure srv.pristine else readRef srv.env
+  let saved ← get
+  setEnv base
+  modify fun s => { s with infoState := { enabled := false } }
+  let preCtx : InputContext := { inputString := pre, fileName := "<prefix>", fileMap := FileMap.ofString pre }
+  let preFailed ← elabPrefix srv lim trusted preCtx {} 0
+  let inputCtx : InputContext := { inputString := code, fileName := "<trace>", fileMap := FileMap.ofString code }
+  let decls ← traceCommands srv lim trusted inputCtx {} 1 []
+  set saved
+  return ok [("declarations", jsonArr decls), ("prefix_failed", num preFailed)]
+
 def handle (srv : Server) (line : String) : CommandElabM Answer := do
   match Json.parse line with
   | .error e => return err ("malformed JSON: " ++ e)
@@ -577,6 +796,7 @@ def handle (srv : Server) (line : String) : CommandElabM Answer := do
     else if cmd == "tactic" then handleTactic srv j
     else if cmd == "check" then handleCheck srv j ((getBool j "trusted").getD false)
     else if cmd == "add" then handleCheck srv j true
+    else if cmd == "trace" then handleTrace srv j ((getBool j "trusted").getD false)
     else if cmd == "stats" then handleStats srv
     else if cmd == "clear" then handleClear srv
     else return err ("unknown command `" ++ cmd ++ "`")

@@ -5,6 +5,7 @@
                            [--generator hf+fixed] [--budget k=v,...] [--out DIR] [--workers N] [--resume]
                            [--baseline] [--ray-address ADDR]
     # exit 0 all proved, 1 some not, 2 bad input, 3 nothing attemptable / only machinery failures
+    python -m prover trace PATH... --out DIR [--prelude F] [--trusted]   # tactics, states, premises -> dataset
 """
 from __future__ import annotations
 
@@ -235,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="generator option, e.g. temperature=0.8, max_new_tokens=64, mode=beam")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(fn=cmd_prove)
+    from .trace import cli as trace_cli
+
+    p = sub.add_parser("trace", help="trace Lean files into a dataset of tactics, states and premises",
+                       description="Elaborate files with info trees and export every tactic of every sound proof "
+                       "(state before/after, premises) as a `datasets` dataset and LeanDojo-format JSON.")
+    trace_cli.add_arguments(p)
+    p.set_defaults(fn=trace_cli.run)
     args = ap.parse_args(argv)
     return args.fn(args)
 

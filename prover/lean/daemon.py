@@ -107,6 +107,9 @@ class Daemon:
             return asdict(srv.check(a["code"], a.get("statement"), a.get("name"),
                                     use_preludes=a.get("use_preludes", True), heartbeats=a.get("heartbeats"),
                                     timeout=a.get("timeout")))
+        if op == "trace":  # untrusted only: a socket client is not the user's own code
+            return srv.trace(a["code"], a.get("prefix", ""), use_preludes=a.get("use_preludes", True),
+                             heartbeats=a.get("heartbeats"), timeout=a.get("timeout"))
         if op == "tactics_of":
             return list(srv.tactics_of(int(a["state"])))
         if op == "stats":
@@ -181,7 +184,8 @@ class RemoteLeanServer:
         sid = state.id if isinstance(state, ProofState) else int(state)
         r = self._call("run_tac", state=sid, tactic=tactic, heartbeats=heartbeats, timeout=timeout)
         st = r["state"]
-        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"], r.get("lost"))
+        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"], r.get("lost"),
+                            tuple(r.get("messages", ())))
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)
@@ -197,6 +201,13 @@ class RemoteLeanServer:
         decls = tuple(DeclResult(**{**d, "messages": tuple(Message(**m) for m in d["messages"]),
                                     "bad_axioms": tuple(d["bad_axioms"])}) for d in r["declarations"])
         return CheckResult(r["all_ok"], decls, tuple(Message(**m) for m in r["parse_messages"]), r["expected_found"])
+
+    def trace(self, code: str, prefix: str = "", *, trusted: bool = False, use_preludes: bool = True,
+              heartbeats: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+        if trusted:
+            raise LeanError("trusted traces are not accepted over the daemon socket")
+        return self._call("trace", code=code, prefix=prefix, use_preludes=use_preludes, heartbeats=heartbeats,
+                          timeout=timeout)
 
     def stats(self) -> Stats:
         return Stats(**self._call("stats"))

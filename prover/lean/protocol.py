@@ -85,6 +85,7 @@ class TacticResult:
     # "LeanCrash" | "LeanTimeout" when the request was lost to the machinery (the process was restarted):
     # not Lean's verdict on the tactic
     lost: str | None = None
+    messages: tuple[str, ...] = ()  # Lean's infos and warnings on success (e.g. `exact?`'s "Try this")
 
     @property
     def ok(self) -> bool:

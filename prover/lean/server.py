@@ -439,7 +439,8 @@ class LeanServer:
             parent = self._states[sid]
             self._states.append(_StatePath(parent.statement, (*parent.tactics, tactic), ans["state"],
                                            self._generation))
-            return TacticResult(ProofState(len(self._states) - 1, tuple(ans["goals"])))
+            return TacticResult(ProofState(len(self._states) - 1, tuple(ans["goals"])),
+                                messages=tuple(ans.get("messages", ())))
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)
@@ -459,6 +460,17 @@ class LeanServer:
         if not ans.get("ok"):
             raise LeanError(ans.get("error", "check failed"))
         return CheckResult.from_json(ans)
+
+    def trace(self, code: str, prefix: str = "", *, trusted: bool = False, use_preludes: bool = True,
+              heartbeats: int | None = None, timeout: float | None = None) -> dict[str, Any]:
+        """Elaborate `code` with info trees and return the raw `trace` answer (see `prover.trace`): per command,
+        its messages and traced tactics. `prefix` is elaborated first, silently. The base environment is kept."""
+        req: dict[str, Any] = {"cmd": "trace", "code": code, "prefix": prefix, "trusted": trusted,
+                               "pristine": not use_preludes, **self._limits(heartbeats)}
+        ans = self.request(req, timeout)
+        if not ans.get("ok"):
+            raise LeanError(ans.get("error", "trace failed"))
+        return ans
 
     def add(self, code: str, timeout: float | None = None) -> CheckResult:
         """Add trusted declarations (a prelude) to the base environment; kept across restarts."""

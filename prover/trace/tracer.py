@@ -1,0 +1,232 @@
+"""Run trace units through the server's `trace` command and turn the answers into typed records.
+
+A declaration is exported as a traced proof only if Lean accepted it and it is sound: the kernel took it, no
+`sorry`, no `native_decide`/extra axioms (named theorems are audited by the server; for `example`s, which Lean
+discards, we go by their messages and tactic text). Tactics of other declarations are counted, never exported.
+A crash or timeout of the server is reported as machinery failure of the unit, never as a verdict on its proofs.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..lean.protocol import LeanCrash, LeanError, LeanTimeout
+from .source import TraceUnit
+
+THEOREM_KINDS = {"Lean.Parser.Command.theorem", "Lean.Parser.Command.example", "Lean.Parser.Command.definition",
+                 "Lean.Parser.Command.instance", "Lean.Parser.Command.abbrev"}
+_PRIVATE = re.compile(r"^_private\.(?:[^.]+\.)*?0\.")
+
+
+def user_name(name: str) -> str:
+    """`_private.<module>.0.foo` -> `foo` (private names of the traced text itself)."""
+    return _PRIVATE.sub("", name)
+
+
+def pp_state(goals: list[str]) -> str:
+    """Goals as LeanDojo prints a state: blank-line separated, `no goals` when none."""
+    return "\n\n".join(goals) if goals else "no goals"
+
+
+@dataclass
+class Premise:
+    full_name: str
+    module: str          # declaring module; "" when declared in the traced text
+    start: int           # byte offsets in the unit's code
+    end: int
+    line: int
+    column: int
+
+    def def_path(self, unit_path: str) -> str:
+        return self.module.replace(".", "/") + ".lean" if self.module else unit_path
+
+
+@dataclass
+class TracedTactic:
+    tactic: str
+    kind: str
+    state_before: str
+    state_after: str
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    premises: list[Premise] = field(default_factory=list)
+
+    def annotated(self, code: bytes, unit_path: str) -> tuple[str, list[dict[str, Any]]]:
+        """LeanDojo's `annotated_tactic`: the text with `<a>…</a>` around each premise, and their provenances."""
+        inside = sorted({(p.start, p.end): p for p in self.premises if self.start <= p.start and p.end <= self.end
+                         }.values(), key=lambda p: p.start)
+        out, prov, cur = [], [], self.start
+        for p in inside:
+            if p.start < cur:
+                continue  # nested or overlapping occurrence: annotate the outer one only
+            out += [code[cur:p.start].decode(errors="replace"), "<a>", code[p.start:p.end].decode(errors="replace"),
+                    "</a>"]
+            prov.append({"full_name": p.full_name, "def_path": p.def_path(unit_path), "def_pos": None,
+                         "def_end_pos": None, "module": p.module})
+            cur = p.end
+        out.append(code[cur:self.end].decode(errors="replace"))
+        return "".join(out), prov
+
+
+@dataclass
+class TracedDecl:
+    name: str
+    kind: str
+    ok: bool
+    line: int
+    end_line: int
+    code: str
+    full_name: str = ""
+    complete: bool | None = None
+    sound: bool | None = None
+    refused: str | None = None
+    errors: list[str] = field(default_factory=list)
+    tactics: list[TracedTactic] = field(default_factory=list)
+    ms: int = 0
+    start: int = 0
+
+    @property
+    def is_proof(self) -> bool:
+        return self.kind in THEOREM_KINDS and bool(self.tactics)
+
+    @property
+    def exportable(self) -> bool:
+        """Accepted and sound: the only declarations whose tactics go into the dataset."""
+        return self.is_proof and self.ok and bool(self.sound)
+
+    @property
+    def reason(self) -> str | None:
+        """Why this declaration failed (None when it did not)."""
+        if self.refused:
+            return "refused (untrusted filter)"
+        if not self.ok:
+            return classify(self.errors)
+        if self.kind in THEOREM_KINDS and self.complete is False:
+            return "sorry"
+        if self.kind in THEOREM_KINDS and self.sound is False:
+            return "unsound (native code or axioms)"
+        return None
+
+    def statement(self) -> str:
+        """The declaration's text up to its proof (`:=` before the first traced tactic)."""
+        if not self.tactics:
+            return self.code
+        head = self.code.encode()[: max(0, self.tactics[0].start - self.start)].decode(errors="replace")
+        cut = head.rfind(":=")
+        return (head[:cut] if cut >= 0 else head).rstrip()
+
+
+def classify(errors: list[str]) -> str:
+    text = "\n".join(errors)
+    rules = [("heartbeats", "timeout (heartbeats)"), ("maximum recursion", "max recursion depth"),
+             ("unknown tactic", "unknown tactic (missing in this Lean)"),
+             ("nknown identifier", "unknown identifier"), ("nknown constant", "unknown constant"),
+             ("unknown namespace", "unknown namespace"), ("unexpected token", "parse error"),
+             ("expected", "parse error"), ("already been declared", "redeclaration"),
+             ("unsolved goals", "tactic failed (unsolved goals)"), ("could not prove", "tactic failed"),
+             ("failed", "tactic failed"),
+             ("type mismatch", "type mismatch")]
+    for needle, reason in rules:
+        if needle in text:
+            return reason
+    return "elaboration error" if text else "error"
+
+
+@dataclass
+class TracedFile:
+    path: str
+    corpus: str
+    code: str
+    status: str                      # ok | errors | missing-imports | crash | timeout | server-error
+    decls: list[TracedDecl] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    missing_imports: list[str] = field(default_factory=list)
+    prefix_failed: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _premises(rows: list[dict]) -> list[Premise]:
+    seen, out = set(), []
+    for p in rows:
+        key = (p["name"], p["start"], p["end"])
+        if key in seen or "._" in p["name"] and not p["name"].startswith("_private"):
+            continue  # duplicates, and auxiliary constants such as `foo.match_1`
+        seen.add(key)
+        out.append(Premise(user_name(p["name"]), p.get("module", ""), p["start"], p["end"], p["line"], p["column"]))
+    return out
+
+
+def parse_answer(unit: TraceUnit, ans: dict[str, Any]) -> list[TracedDecl]:
+    code = unit.code.encode()
+    decls = []
+    for d in ans.get("declarations", []):
+        tactics = []
+        for t in d.get("tactics", []):
+            tactics.append(TracedTactic(
+                tactic=code[t["start"]:t["end"]].decode(errors="replace"), kind=t["kind"],
+                state_before=pp_state(t["state_before"]), state_after=pp_state(t["state_after"]),
+                start=t["start"], end=t["end"], line=t["line"], column=t["column"], end_line=t["end_line"],
+                end_column=t["end_column"], premises=_premises(t.get("premises", []))))
+        errors = [m["text"] for m in d.get("messages", []) if m.get("severity") == "error"]
+        warnings = [m["text"] for m in d.get("messages", []) if m.get("severity") == "warning"]
+        start, end = d.get("start", 0), d.get("end", 0)
+        decl = TracedDecl(name=d.get("name", ""), kind=d.get("kind", ""), ok=bool(d.get("ok")),
+                          line=d.get("line", 0), end_line=d.get("end_line", 0),
+                          code=code[start:end].decode(errors="replace"), full_name=user_name(d.get("full_name", "")),
+                          complete=d.get("complete"), sound=d.get("sound"), refused=d.get("refused"), errors=errors,
+                          tactics=tactics, ms=d.get("ms", 0), start=start)
+        if decl.kind == "Lean.Parser.Command.example" and decl.ok:
+            # Lean discards examples after checking them, so the server cannot audit them: go by the messages
+            # (sorry warns) and the tactic text
+            decl.complete = not any("sorry" in w for w in warnings)
+            decl.sound = decl.complete
+        if any("native_decide" in t.tactic or "+native" in t.tactic for t in tactics):
+            decl.sound = False
+        if not decl.full_name:
+            decl.full_name = decl.name if not decl.name.startswith("command#") else f"_example_L{decl.line}"
+        decls.append(decl)
+    return decls
+
+
+def trace_unit(server: Any, unit: TraceUnit, trusted: bool = False, heartbeats: int | None = None,
+               timeout: float = 600) -> TracedFile:
+    t0 = time.monotonic()
+    tf = TracedFile(unit.path, unit.corpus, unit.code, "ok", notes=list(unit.notes),
+                    missing_imports=list(unit.missing_imports))
+    if unit.missing_imports:
+        tf.status = "missing-imports"
+        tf.error = "imports not available here: " + ", ".join(unit.missing_imports)
+        return tf
+    try:
+        ans = server.trace(unit.code, prefix=unit.prefix, trusted=trusted, heartbeats=heartbeats, timeout=timeout)
+    except LeanTimeout as e:
+        tf.status, tf.error = "timeout", str(e)
+    except LeanCrash as e:
+        tf.status, tf.error = "crash", str(e)
+    except LeanError as e:
+        tf.status, tf.error = "server-error", str(e)
+    else:
+        tf.decls = parse_answer(unit, ans)
+        tf.prefix_failed = int(ans.get("prefix_failed", 0))
+        if any(d.reason for d in tf.decls):
+            tf.status = "errors"
+    tf.seconds = time.monotonic() - t0
+    return tf
+
+
+def trace_units(server: Any, units: list[TraceUnit], trusted: bool = False, heartbeats: int | None = None,
+                timeout: float = 600, progress: Callable[[TracedFile], None] | None = None) -> list[TracedFile]:
+    out = []
+    for u in units:
+        tf = trace_unit(server, u, trusted, heartbeats, timeout)
+        out.append(tf)
+        if progress:
+            progress(tf)
+    return out
