@@ -91,7 +91,9 @@ def pytest_collection_finish(session):
         return
     sock = _daemon_socket()
     _DAEMON["sock"] = sock
-    _DAEMON["proc"] = subprocess.Popen(
+    from prover.lean import tied
+
+    _DAEMON["proc"] = tied.popen(  # dies with this pytest, however it ends (its Lean servers die with it)
         [sys.executable, "-m", "prover.lean.daemon", "serve", "--pool", "1", "--idle-exit", "3600", "--spare", "0",
          "--socket", str(sock), "--prelude", str(DATA / "prelude.lean")],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(ROOT / ".cache" / "test-daemon.log", "w"),
