@@ -74,19 +74,20 @@ class Backend:
 
 
 def embedded_backend() -> Backend:
-    home = cache_root() / "lean-wasm"
+    # Real paths throughout: Lean's file system and the OS sandbox mount the real directories only.
+    home = (cache_root() / "lean-wasm").resolve()
     node, js, lib = home / "node" / "bin" / "node", home / "lean" / "lean.js", home / "lean" / "lib"
     if not (node.exists() and js.exists() and (lib / "Init.olean").exists()):
         raise BackendError(f"embedded Lean is not installed in {home}: run `make setup`")
-    source_dir = cache_root() / "lean-src"
-    roots = (home.resolve() / "lean", source_dir.resolve())
+    source_dir = (cache_root() / "lean-src").resolve()
+    roots = (home / "lean", source_dir)
     return Backend(
         name="embedded",
         argv=(str(node), "--stack-size=8000", "-r", str(home / "lean" / "preload.js"), str(js),
               "-DmaxErrors=100"),
-        env={"LEAN_PATH": str(lib.resolve()), "LEAN_WASM_READ_ROOTS": ":".join(map(str, roots))},
+        env={"LEAN_PATH": str(lib), "LEAN_WASM_READ_ROOTS": ":".join(map(str, roots))},
         source_dir=source_dir,
-        read_roots=(home.resolve(),),  # the OS sandbox also needs the node binary
+        read_roots=(home,),  # the OS sandbox also needs the node binary
     )
 
 
@@ -117,7 +118,8 @@ def native_backend() -> Backend:
     lean = str(prefix / "bin" / "lean") if prefix else "lean"
     roots = [prefix] if prefix else []
     roots += [Path(p) for p in env.get("LEAN_PATH", "").split(":") if p]
-    return Backend(name="native", argv=(lean, "-DmaxErrors=100"), env=env, read_roots=tuple(roots))
+    return Backend(name="native", argv=(lean, "-DmaxErrors=100"), env=env, read_roots=tuple(roots),
+                   source_dir=(cache_root() / "lean-src").resolve())
 
 
 def find_backend(name: str | None = None) -> Backend:

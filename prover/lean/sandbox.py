@@ -71,10 +71,13 @@ class SandboxPlan:
         args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         seen: set[str] = set()
         for r in read_roots:
-            p = str(Path(r).resolve())
-            if p not in seen and os.path.exists(p):
-                seen.add(p)
-                args += ["--ro-bind", p, p]
+            real = str(Path(r).resolve())
+            if not os.path.exists(real):
+                continue
+            for dest in dict.fromkeys([real, os.path.abspath(r)]):  # also where a symlinked path points from
+                if dest not in seen:
+                    seen.add(dest)
+                    args += ["--ro-bind", real, dest]
         return [*args, "--chdir", "/tmp"]
 
 
