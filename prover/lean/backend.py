@@ -16,6 +16,7 @@ and daemon files in `workdir` are not readable by Lean.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from .sandbox import SandboxPlan, plan_sandbox
 ROOT = Path(__file__).resolve().parents[2]
 LEAN_PROJECT = ROOT / "lean_project"
 SERVER_SOURCE = LEAN_PROJECT / "LeanServer.lean"
+SANDBOX_VERSION = 1  # what scripts/setup_lean.py stamps an install made with the current sandbox patches
 # Host variables the Lean process gets (others may hold secrets: Lean code can read its environment).
 _PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "ELAN_HOME", "ELAN_TOOLCHAIN",
              "LEAN_WASM_PTHREADS", "LEAN_WASM_STACK_MB")
@@ -79,6 +81,13 @@ def embedded_backend() -> Backend:
     node, js, lib = home / "node" / "bin" / "node", home / "lean" / "lean.js", home / "lean" / "lib"
     if not (node.exists() and js.exists() and (lib / "Init.olean").exists()):
         raise BackendError(f"embedded Lean is not installed in {home}: run `make setup`")
+    try:
+        stamp = json.loads((home / "installed.json").read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    if stamp.get("sandbox") != SANDBOX_VERSION:
+        raise BackendError(f"the embedded Lean in {home} was installed without the current sandbox patches: "
+                           "run `make setup` (scripts/setup_lean.py) again")
     source_dir = (cache_root() / "lean-src").resolve()
     roots = (home / "lean", source_dir)
     return Backend(
