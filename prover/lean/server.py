@@ -112,7 +112,7 @@ class LeanServer:
     ):
         self.backend = backend or find_backend()
         self.imports = tuple(imports)
-        self.preludes = [Path(p).read_text() if isinstance(p, Path) or str(p).endswith(".lean") else str(p)
+        self.preludes = [Path(p).read_bytes().decode() if isinstance(p, Path) or str(p).endswith(".lean") else str(p)
                          for p in preludes]
         self.request_timeout = request_timeout
         self.start_timeout = start_timeout
