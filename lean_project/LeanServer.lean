@@ -831,7 +831,10 @@ def serve : CommandElabM Unit := do
                         started := ← IO.monoMsNow }
   -- The client's first line is a secret key for this session's answers: code that runs during elaboration
   -- and reaches stdout cannot know it, so what it prints can never pass for an answer.
-  let key := (← inp.getLine).replace "\n" ""
+  let keyLine ← inp.getLine
+  let key := match keyLine.splitOn "\n" with  -- `String.replace` is not callable here
+    | k :: _ => k
+    | [] => ""
   let pfx := "@@LS@@ " ++ key ++ " "
   out.putStrLn (pfx ++ (Json.mkObj [("ready", Json.bool true)]).compress)
   out.flush

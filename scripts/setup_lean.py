@@ -37,6 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "lean_project" / "wasm.lock.json"
 
+# The client refuses an install whose stamp lacks this (one made before the sandbox): `prover/lean/backend.py`.
+SANDBOX_VERSION = 1
+
 # The build's own start-up (an EM_ASM block): host /home and /tmp mounted read-write, host working directory.
 MOUNT_ANCHOR = (
     'FS.mount(NODEFS,{root:"/home"},"/home");FS.mount(NODEFS,{root:"/tmp"},"/tmp");var cwd=process.cwd();'
@@ -271,7 +274,8 @@ def install(force: bool = False) -> Path:
                               + repr(SANDBOX_PATCHES)).encode()).hexdigest()[:16]
     dest = cache_dir()
     stamp = dest / "installed.json"
-    if not force and stamp.exists() and json.loads(stamp.read_text()) == {"lock": lock, "patches": patches}:
+    want = {"lock": lock, "patches": patches, "sandbox": SANDBOX_VERSION}
+    if not force and stamp.exists() and json.loads(stamp.read_text()) == want:
         print(f"embedded Lean already installed in {dest}")
         return dest
     if shutil.which("npm") is None:
@@ -319,7 +323,7 @@ def install(force: bool = False) -> Path:
     node.chmod(0o755)
     version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     print(f"node {version} ready")
-    stamp.write_text(json.dumps({"lock": lock, "patches": patches}, indent=1))
+    stamp.write_text(json.dumps(want, indent=1))
     print(f"embedded Lean installed in {dest}")
     return dest
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -28,7 +29,9 @@ def test_bwrap_command_binds_only_read_roots_read_only(monkeypatch):
     monkeypatch.setattr(os.path, "exists", lambda p: True)
     argv = SandboxPlan("bwrap", "/usr/bin/bwrap", prlimit="/usr/bin/prlimit", vmem_mb=4096).wrap(
         ["/opt/lean-toolchain/bin/lean", "-DmaxErrors=100", "/srv/src/LeanServer-1.lean"], ROOTS)
-    assert argv[:6] == ["/usr/bin/prlimit", "--core=0", f"--fsize={1024 << 20}", "--nofile=65536",
+    hard_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]  # prlimit may not raise a hard limit
+    nofile = 65536 if hard_nofile == resource.RLIM_INFINITY else min(65536, hard_nofile)
+    assert argv[:6] == ["/usr/bin/prlimit", "--core=0", f"--fsize={1024 << 20}", f"--nofile={nofile}",
                         f"--as={4096 << 20}", "--"]
     cmd = argv[argv.index("/usr/bin/bwrap"):]
     assert cmd[-4:] == ["--", "/opt/lean-toolchain/bin/lean", "-DmaxErrors=100", "/srv/src/LeanServer-1.lean"]
@@ -103,7 +106,7 @@ def test_bwrap_really_blocks_host_files_and_network(tmp_path):
     marker = Path("/tmp") / f"sbx-{uuid.uuid4().hex}"
     script = (f"cat {root}/ok.txt; echo; cat {secret} 2>/dev/null; echo x > {marker}; echo y > {root}/w 2>/dev/null; "
               "ls /home 2>/dev/null | wc -l; cat /proc/net/dev | grep -c :")
-    plan = SandboxPlan("bwrap", sandbox.probe_bwrap(), prlimit=None)
+    plan = plan_sandbox("native", "require")  # with the rlimits, as Lean gets them
     out = subprocess.run(plan.wrap(["sh", "-c", script], [root]), capture_output=True, text=True, timeout=60)
     lines = out.stdout.split()
     assert lines[0] == "visible" and "hunter2" not in out.stdout
@@ -180,3 +183,19 @@ def test_embedded_lean_js_is_patched_shut():
     assert "sandbox: dlopen is disabled" in js
     assert b.env["LEAN_WASM_READ_ROOTS"].split(":") == [str(Path(b.argv[b.argv.index("-r") + 1]).parent.resolve()),
                                                         str(b.source_dir.resolve())]
+
+
+@pytest.mark.skipif(not bwrap_works, reason="bubblewrap cannot create namespaces on this machine")
+def test_memory_cap_sees_the_process_inside_the_sandbox():
+    """The client restarts a server above `max_rss_mb`; under bwrap the process it started is not Lean."""
+    from prover.lean.server import rss_mb
+
+    code = "x = bytearray(300 << 20); import sys, time; print('up', flush=True); time.sleep(30)"
+    proc = subprocess.Popen(plan_sandbox("embedded", "require").wrap(["python3", "-c", code], []),
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        assert rss_mb(proc.pid) > 250
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -16,6 +16,7 @@ and daemon files in `workdir` are not readable by Lean.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from .sandbox import SandboxPlan, plan_sandbox
 ROOT = Path(__file__).resolve().parents[2]
 LEAN_PROJECT = ROOT / "lean_project"
 SERVER_SOURCE = LEAN_PROJECT / "LeanServer.lean"
+SANDBOX_VERSION = 1  # what scripts/setup_lean.py stamps an install made with the current sandbox patches
 # Host variables the Lean process gets (others may hold secrets: Lean code can read its environment).
 _PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "ELAN_HOME", "ELAN_TOOLCHAIN",
              "LEAN_WASM_PTHREADS", "LEAN_WASM_STACK_MB")
@@ -93,20 +95,28 @@ def node_compile_cache() -> dict[str, str]:
 
 
 def embedded_backend() -> Backend:
-    home = cache_root() / "lean-wasm"
+    # Real paths throughout: Lean's file system and the OS sandbox mount the real directories only.
+    home = (cache_root() / "lean-wasm").resolve()
     node, js, lib = home / "node" / "bin" / "node", home / "lean" / "lean.js", home / "lean" / "lib"
     if not (node.exists() and js.exists() and (lib / "Init.olean").exists()):
         raise BackendError(f"embedded Lean is not installed in {home}: run `make setup`")
-    source_dir = cache_root() / "lean-src"
-    roots = (home.resolve() / "lean", source_dir.resolve())
+    try:
+        stamp = json.loads((home / "installed.json").read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    if stamp.get("sandbox") != SANDBOX_VERSION:
+        raise BackendError(f"the embedded Lean in {home} was installed without the current sandbox patches: "
+                           "run `make setup` (scripts/setup_lean.py) again")
+    source_dir = (cache_root() / "lean-src").resolve()
+    roots = (home / "lean", source_dir)
     return Backend(
         name="embedded",
         argv=(str(node), "--stack-size=8000", "-r", str(home / "lean" / "preload.js"), str(js),
               "-DmaxErrors=100", f"-j{lean_threads()}"),
-        env={"LEAN_PATH": str(lib.resolve()), "LEAN_WASM_READ_ROOTS": ":".join(map(str, roots)),
+        env={"LEAN_PATH": str(lib), "LEAN_WASM_READ_ROOTS": ":".join(map(str, roots)),
              **node_compile_cache()},
         source_dir=source_dir,
-        read_roots=(home.resolve(),),  # the OS sandbox also needs the node binary
+        read_roots=(home,),  # the OS sandbox also needs the node binary
     )
 
 
@@ -137,7 +147,8 @@ def native_backend() -> Backend:
     lean = str(prefix / "bin" / "lean") if prefix else "lean"
     roots = [prefix] if prefix else []
     roots += [Path(p) for p in env.get("LEAN_PATH", "").split(":") if p]
-    return Backend(name="native", argv=(lean, "-DmaxErrors=100"), env=env, read_roots=tuple(roots))
+    return Backend(name="native", argv=(lean, "-DmaxErrors=100"), env=env, read_roots=tuple(roots),
+                   source_dir=(cache_root() / "lean-src").resolve())
 
 
 def find_backend(name: str | None = None) -> Backend:

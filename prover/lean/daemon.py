@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = args.socket or default_socket()
 
     if args.action in ("start", "serve"):
-        preludes = [Path(p).read_text() for p in args.prelude]
+        preludes = [Path(p).read_bytes().decode() for p in args.prelude]  # exact text, as Lean reads it
         imports = ("Lean", *args.imports)
         if args.action == "serve":
             serve(sock, args.pool, preludes, imports, args.idle_exit, args.spare)

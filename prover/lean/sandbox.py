@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import resource
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -53,9 +54,10 @@ class SandboxPlan:
             cmd = [self.tool or "unshare", "--user", "--map-root-user", "--net", "--ipc", "--uts", "--pid",
                    "--fork", "--kill-child", "--", *cmd]
         if self.prlimit:
-            lim = [self.prlimit, "--core=0", f"--fsize={self.fsize_mb << 20}", f"--nofile={self.nofile}"]
+            lim = [self.prlimit, "--core=0", f"--fsize={_capped(resource.RLIMIT_FSIZE, self.fsize_mb << 20)}",
+                   f"--nofile={_capped(resource.RLIMIT_NOFILE, self.nofile)}"]
             if self.vmem_mb:
-                lim.append(f"--as={self.vmem_mb << 20}")
+                lim.append(f"--as={_capped(resource.RLIMIT_AS, self.vmem_mb << 20)}")
             cmd = [*lim, "--", *cmd]
         return cmd
 
@@ -69,11 +71,20 @@ class SandboxPlan:
         args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         seen: set[str] = set()
         for r in read_roots:
-            p = str(Path(r).resolve())
-            if p not in seen and os.path.exists(p):
-                seen.add(p)
-                args += ["--ro-bind", p, p]
+            real = str(Path(r).resolve())
+            if not os.path.exists(real):
+                continue
+            for dest in dict.fromkeys([real, os.path.abspath(r)]):  # also where a symlinked path points from
+                if dest not in seen:
+                    seen.add(dest)
+                    args += ["--ro-bind", real, dest]
         return [*args, "--chdir", "/tmp"]
+
+
+def _capped(which: int, value: int) -> int:
+    """`value`, but never above the current hard limit (raising it is not allowed)."""
+    hard = resource.getrlimit(which)[1]
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
 
 
 @functools.lru_cache(maxsize=None)

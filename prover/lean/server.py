@@ -62,7 +62,7 @@ def server_source(imports: Sequence[str] = ("Lean",)) -> str:
     return "\n".join([*header, *options, *lines[1:], "", "#eval LeanServer.serve", ""])
 
 
-def rss_mb(pid: int) -> float:
+def _own_rss_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -71,6 +71,24 @@ def rss_mb(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its descendants: under the OS sandbox, Lean is a child of the
+    sandbox's processes (bwrap, prlimit), not the process the client started."""
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        total += _own_rss_mb(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 @dataclass
@@ -101,7 +119,7 @@ class LeanServer:
     ):
         self.backend = backend or find_backend()
         self.imports = tuple(imports)
-        self.preludes = [Path(p).read_text() if isinstance(p, Path) or str(p).endswith(".lean") else str(p)
+        self.preludes = [Path(p).read_bytes().decode() if isinstance(p, Path) or str(p).endswith(".lean") else str(p)
                          for p in preludes]
         self.request_timeout = request_timeout
         self.start_timeout = start_timeout
