@@ -163,14 +163,16 @@ class LocalProver:
             self._batcher.close()  # stops its thread; the wrapped generator stays usable
 
 
-def start_lean_servers(n: int, preludes: Sequence[str], imports: tuple[str, ...]) -> list[Any]:
-    """n warm servers: a running daemon with the same preludes serves when n == 1, else a local pool. Local
-    servers keep a warm spare when memory allows (`PROVER_LEAN_SPARE`, see prover/lean/spare.py), so a hung
-    tactic costs a swap, not a start-up."""
+def start_lean_servers(n: int, preludes: Sequence[str], imports: tuple[str, ...],
+                       use_daemon: bool = True) -> list[Any]:
+    """n warm servers: a running daemon with the same preludes serves when n == 1 (and `use_daemon`), else
+    a local pool. Local servers keep a warm spare when memory allows (`PROVER_LEAN_SPARE`, see
+    prover/lean/spare.py), so a hung tactic costs a swap, not a start-up."""
     from ..lean import LeanPool, open_server
 
     if n == 1:
-        return [open_server(preludes=list(preludes), imports=imports, request_timeout=300, spare=None)]
+        return [open_server(preludes=list(preludes), imports=imports, request_timeout=300, spare=None,
+                            use_daemon=use_daemon)]
     pool = LeanPool(n, preludes=list(preludes), imports=imports, request_timeout=300)
     pool.start()
     return pool.servers
