@@ -346,8 +346,14 @@ def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
     unknown = [n for n in parts if n not in KNOWN]
     if unknown:
         raise RunError(f"unknown generator {unknown[0]!r} in --generator {spec!r}; known: {', '.join(KNOWN)}")
+    if "memory" in parts:  # its options name files: check they are there now, not after Lean's start-up
+        for path in str(options.get("memory") or "").split(","):
+            if path.strip() and not Path(path.strip()).exists():
+                raise RunError(f"--gen-opt memory: no such file or folder: {path.strip()}")
     if options:
-        accepted: set[str] = set()
+        from ..generate import factory
+
+        accepted: set[str] = set(getattr(factory, "MEMORY_OPTIONS", ())) if "memory" in parts else set()
         for name in parts:
             if name == "hf":
                 from ..generate.hf import HFGenerator as cls
