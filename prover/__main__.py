@@ -136,7 +136,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
                         ray_address=args.ray_address, ray_actors=args.ray_actors, limit=args.limit,
                         names=args.name, preludes=preludes,
                         imports=tuple(args.imports) or ("Lean",), gen_options=opts,
-                        progress=not args.no_progress, argv=sys.argv)
+                        progress=not args.no_progress, argv=sys.argv,
+                        source=None if kind == "bench" else arg)
         if source is None:
             res = run(cfg)
         else:  # our own servers, kept open after the run to re-check the filled-in file

@@ -60,6 +60,7 @@ class RunConfig:
     gen_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     argv: Sequence[str] = ()
+    source: str | None = None  # what the user gave when `bench` was made from it (a .lean file, a statement)
 
     def prelude_files(self) -> list[Path]:
         if self.preludes:
@@ -226,7 +227,7 @@ def run_one_pass(cfg: RunConfig, out: Path, generator_spec: str, problems: list[
     manifest = build_manifest(bench_path=cfg.bench, budget=cfg.budget.to_dict(), generator=generator_spec,
                               model_path=model_path, argv=list(cfg.argv), lean_version=_lean_version(),
                               extra={"workers": cfg.workers, "ray_address": cfg.ray_address,
-                                     "theorems": len(problems)})
+                                     "theorems": len(problems), "source": cfg.source})
     _check_resume(out, manifest, cfg.resume)
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, manifest)
