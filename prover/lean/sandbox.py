@@ -53,7 +53,12 @@ class SandboxPlan:
             cmd = [self.tool or "unshare", "--user", "--map-root-user", "--net", "--ipc", "--uts", "--pid",
                    "--fork", "--kill-child", "--", *cmd]
         if self.prlimit:
-            lim = [self.prlimit, "--core=0", f"--fsize={self.fsize_mb << 20}", f"--nofile={self.nofile}"]
+            import resource
+
+            # prlimit may lower but not raise a hard limit: above it, Lean never starts (EPERM)
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            nofile = self.nofile if hard == resource.RLIM_INFINITY else min(self.nofile, hard)
+            lim = [self.prlimit, "--core=0", f"--fsize={self.fsize_mb << 20}", f"--nofile={nofile}"]
             if self.vmem_mb:
                 lim.append(f"--as={self.vmem_mb << 20}")
             cmd = [*lim, "--", *cmd]
