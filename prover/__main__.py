@@ -125,8 +125,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if kind == "file":
             source = from_lean_file(Path(arg), out)
             bench = source.bench
-            if source.context is not None:
-                preludes.append(source.context)
+            if source.context is not None and args.ray_address:
+                preludes.append(source.context)  # Ray actors load it as a trusted prelude
         elif kind == "statement":
             bench = from_statement(arg, out).bench
         else:
@@ -136,7 +136,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
                         ray_address=args.ray_address, ray_actors=args.ray_actors, limit=args.limit,
                         names=args.name, preludes=preludes,
                         imports=tuple(args.imports) or ("Lean",), gen_options=opts,
-                        progress=not args.no_progress, argv=sys.argv)
+                        progress=not args.no_progress, argv=sys.argv,
+                        source=None if kind == "bench" else arg)
         if source is None:
             res = run(cfg)
         else:  # our own servers, kept open after the run to re-check the filled-in file
@@ -144,8 +145,11 @@ def cmd_prove(args: argparse.Namespace) -> int:
             if not cfg.ray_address:
                 print(f"starting {cfg.workers} Lean server(s) (minutes on the embedded backend; "
                       "`make daemon-start` keeps one warm)...", file=sys.stderr)
-            envs = start_lean_servers(cfg.workers, plan.preludes, cfg.imports) if not cfg.ray_address else None
+            envs = None if cfg.ray_address else start_lean_servers(
+                cfg.workers, plan.preludes, cfg.imports, use_daemon=source.context is None)
             try:
+                if source.context is not None and envs:
+                    _load_context(envs, source.context, source.lean_file)
                 res = run(cfg, envs=envs)
                 filled, n = write_filled(source.lean_file, res["rows"])
                 print(f"filled:  {filled} ({n}/{len(source.names)} sorry proofs filled in)")
@@ -166,6 +170,21 @@ def cmd_prove(args: argparse.Namespace) -> int:
         return 130
     code, why = exit_status(res["rows"])
     return fail(code, why)
+
+
+def _load_context(envs, context: Path, lean_file: Path) -> None:
+    """Load the file's own definitions into every server, after Lean's untrusted-input check passed them
+    (the file may come from anywhere: `#eval`, `axiom`, `unsafe` ... are refused as in `prover check`)."""
+    from .run.inputs import InputError
+
+    text = context.read_text(encoding="utf-8")
+    res = envs[0].check(text, use_preludes=True)
+    if not res.all_ok:
+        bad = [f"{d.name}: {'; '.join(d.errors[:1]) or 'not sound'}" for d in res.declarations if not d.sound]
+        bad += [m.text for m in res.parse_messages[:2]]
+        raise InputError(f"{lean_file}: its definitions ({context}) were refused by Lean: {'; '.join(bad[:3])}")
+    for env in envs:
+        env.add(text)
 
 
 def _recheck_filled(server, path: Path, preludes: list[Path], has_context: bool) -> None:

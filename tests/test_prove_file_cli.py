@@ -77,3 +77,17 @@ def test_prove_a_lean_file_and_a_statement_through_the_cli(daemon_socket, tmp_pa
                   daemon_socket, tmp_path)
     assert s.returncode == 3, s.stderr
     assert s.stderr.strip().splitlines()[-1] == "prove: nothing could be attempted: Lean refused all 1 statements"
+
+
+def test_a_files_definitions_pass_the_untrusted_check_before_they_are_loaded(daemon_socket, tmp_path):
+    from prover.__main__ import _load_context
+    from prover.lean.daemon import RemoteLeanServer
+    from prover.run.inputs import InputError
+
+    marker = tmp_path / "pwned"
+    ctx = tmp_path / "context.lean"
+    ctx.write_text(f'def k : Nat := 3\n#eval IO.FS.writeFile "{marker}" "x"\n')
+    with RemoteLeanServer(daemon_socket) as srv:
+        with pytest.raises(InputError, match="were refused by Lean"):
+            _load_context([srv], ctx, tmp_path / "Evil.lean")
+    assert not marker.exists()

@@ -13,6 +13,7 @@ not elaborate and is then recorded as `invalid`.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -48,9 +49,12 @@ class LeanFileError(ValueError):
     """The file cannot be read as Lean (an unterminated comment or string); the message gives the line."""
 
 
-def _line_col(source: str, pos: int) -> tuple[int, int]:
-    line = source.count("\n", 0, pos) + 1
-    return line, pos - (source.rfind("\n", 0, pos) + 1)
+def _line_col(source: str, pos: int, starts: list[int] | None = None) -> tuple[int, int]:
+    """(1-based line, 0-based column) of `pos`; `starts` (the offsets where lines begin) makes it O(log n)."""
+    if starts is None:
+        return source.count("\n", 0, pos) + 1, pos - (source.rfind("\n", 0, pos) + 1)
+    line = bisect.bisect_right(starts, pos)
+    return line, pos - starts[line - 1]
 
 
 def lex(source: str) -> tuple[list[Token], list[tuple[int, int]]]:
@@ -59,6 +63,7 @@ def lex(source: str) -> tuple[list[Token], list[tuple[int, int]]]:
     tokens: list[Token] = []
     skipped: list[tuple[int, int]] = []  # comments
     i, n, depth = 0, len(source), 0
+    starts = [0, *(m.end() for m in re.finditer("\n", source))]
     while i < n:
         c = source[i]
         if c.isspace():
@@ -80,7 +85,7 @@ def lex(source: str) -> tuple[list[Token], list[tuple[int, int]]]:
                 else:
                     j += 1
             if level:
-                raise LeanFileError(f"line {_line_col(source, i)[0]}: unterminated block comment")
+                raise LeanFileError(f"line {_line_col(source, i, starts)[0]}: unterminated block comment")
             skipped.append((i, j))
             i = j
             continue
@@ -89,17 +94,17 @@ def lex(source: str) -> tuple[list[Token], list[tuple[int, int]]]:
             while j < n and source[j] != '"':
                 j += 2 if source[j] == "\\" else 1
             if j >= n:
-                raise LeanFileError(f"line {_line_col(source, i)[0]}: unterminated string")
-            line, col = _line_col(source, i)
+                raise LeanFileError(f"line {_line_col(source, i, starts)[0]}: unterminated string")
+            line, col = _line_col(source, i, starts)
             tokens.append(Token(i, j + 1, source[i:j + 1], line, col, depth))
             i = j + 1
             continue
         if c == "'" and (m := re.match(r"'(\\.[^']*|[^\\'\n])'", source[i:])):
-            line, col = _line_col(source, i)  # a char literal ('a', '\n'); a prime after a name is part of it
+            line, col = _line_col(source, i, starts)  # a char literal ('a', '\n'); a prime after a name is part of it
             tokens.append(Token(i, i + m.end(), source[i:i + m.end()], line, col, depth))
             i += m.end()
             continue
-        line, col = _line_col(source, i)
+        line, col = _line_col(source, i, starts)
         if _IDENT_START.match(c):
             j = i + 1
             while j < n and _IDENT_CHAR.match(source[j]):
@@ -142,13 +147,15 @@ def _decls(tokens: list[Token]) -> list[int]:
     return [k for k, t in enumerate(tokens) if t.text in ("theorem", "lemma") and t.depth == 0]
 
 
-def _namespace_at(tokens: list[Token], upto: int) -> list[str]:
-    """The namespaces open at token `upto` (sections count as unnamed scopes that `end` closes)."""
+def _namespaces(tokens: list[Token]) -> dict[int, list[str]]:
+    """For each token index, the namespaces open there (sections are unnamed scopes that `end` closes too).
+    One pass; scope commands start a line."""
     stack: list[tuple[str, str]] = []
-    for k in range(upto):
-        t = tokens[k]
+    out: dict[int, list[str]] = {}
+    for k, t in enumerate(tokens):
+        out[k] = [name for kind, name in stack if kind == "namespace"]
         if t.col != 0 and (k == 0 or tokens[k - 1].line == t.line):
-            continue  # scope commands start a line
+            continue
         nxt = tokens[k + 1].text if k + 1 < len(tokens) else ""
         nxt_same_line = k + 1 < len(tokens) and tokens[k + 1].line == t.line
         if t.text == "namespace" and nxt_same_line:
@@ -157,7 +164,7 @@ def _namespace_at(tokens: list[Token], upto: int) -> list[str]:
             stack.append(("section", nxt if nxt_same_line else ""))
         elif t.text == "end" and t.depth == 0 and t.col == 0 and stack:
             stack.pop()
-    return [name for kind, name in stack if kind == "namespace"]
+    return out
 
 
 def _command_start(tokens: list[Token], k: int) -> int:
@@ -192,6 +199,7 @@ def scan(source: str) -> list[SorryTheorem]:
     """Every theorem/lemma whose whole proof is `sorry`, in file order."""
     tokens, skipped = lex(source)
     out: list[SorryTheorem] = []
+    scopes = _namespaces(tokens)
     for k in _decls(tokens):
         if k + 1 >= len(tokens):
             continue
@@ -203,7 +211,7 @@ def scan(source: str) -> list[SorryTheorem]:
         if body not in (["sorry"], ["by", "sorry"]):
             continue
         kw, name_tok = tokens[k], tokens[k + 1]
-        ns = _namespace_at(tokens, k)
+        ns = scopes[k]
         name = name_tok.text.removeprefix("_root_.") if name_tok.text.startswith("_root_.") else \
             ".".join([*ns, name_tok.text])
         head = _blank(source, skipped, name_tok.end, tokens[assign].start)

@@ -333,6 +333,9 @@ def write_report(run_dir: Path, rows: list[TheoremResult], *, manifest: dict,
     generator = manifest.get("generator") or main.generator or "?"
     data = manifest.get("data") or {}
     bench = Path(data["path"]).name if data.get("path") else "benchmark"
+    source = (manifest.get("extra") or {}).get("source")
+    if source:  # a .lean file or a statement: its benchmark is only the run's copy of the problems
+        bench = Path(source).name if source.endswith(".lean") else source
 
     L: list[str] = [f"# Proof search report: {bench}", ""]
     head = (f"**Proved {main.proved}/{main.n} = {_pct(main.pass_rate)}** · wall time {_dur(wall)}"

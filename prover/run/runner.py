@@ -60,6 +60,7 @@ class RunConfig:
     gen_options: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
     argv: Sequence[str] = ()
+    source: str | None = None  # what the user gave when `bench` was made from it (a .lean file, a statement)
 
     def prelude_files(self) -> list[Path]:
         if self.preludes:
@@ -163,14 +164,16 @@ class LocalProver:
             self._batcher.close()  # stops its thread; the wrapped generator stays usable
 
 
-def start_lean_servers(n: int, preludes: Sequence[str], imports: tuple[str, ...]) -> list[Any]:
-    """n warm servers: a running daemon with the same preludes serves when n == 1, else a local pool. Local
-    servers keep a warm spare when memory allows (`PROVER_LEAN_SPARE`, see prover/lean/spare.py), so a hung
-    tactic costs a swap, not a start-up."""
+def start_lean_servers(n: int, preludes: Sequence[str], imports: tuple[str, ...],
+                       use_daemon: bool = True) -> list[Any]:
+    """n warm servers: a running daemon with the same preludes serves when n == 1 (and `use_daemon`), else
+    a local pool. Local servers keep a warm spare when memory allows (`PROVER_LEAN_SPARE`, see
+    prover/lean/spare.py), so a hung tactic costs a swap, not a start-up."""
     from ..lean import LeanPool, open_server
 
     if n == 1:
-        return [open_server(preludes=list(preludes), imports=imports, request_timeout=300, spare=None)]
+        return [open_server(preludes=list(preludes), imports=imports, request_timeout=300, spare=None,
+                            use_daemon=use_daemon)]
     pool = LeanPool(n, preludes=list(preludes), imports=imports, request_timeout=300)
     pool.start()
     return pool.servers
@@ -224,7 +227,7 @@ def run_one_pass(cfg: RunConfig, out: Path, generator_spec: str, problems: list[
     manifest = build_manifest(bench_path=cfg.bench, budget=cfg.budget.to_dict(), generator=generator_spec,
                               model_path=model_path, argv=list(cfg.argv), lean_version=_lean_version(),
                               extra={"workers": cfg.workers, "ray_address": cfg.ray_address,
-                                     "theorems": len(problems)})
+                                     "theorems": len(problems), "source": cfg.source})
     _check_resume(out, manifest, cfg.resume)
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, manifest)
@@ -344,8 +347,14 @@ def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
     unknown = [n for n in parts if n not in KNOWN]
     if unknown:
         raise RunError(f"unknown generator {unknown[0]!r} in --generator {spec!r}; known: {', '.join(KNOWN)}")
+    if "memory" in parts:  # its options name files: check they are there now, not after Lean's start-up
+        for path in str(options.get("memory") or "").split(","):
+            if path.strip() and not Path(path.strip()).exists():
+                raise RunError(f"--gen-opt memory: no such file or folder: {path.strip()}")
     if options:
-        accepted: set[str] = set()
+        from ..generate import factory
+
+        accepted: set[str] = set(getattr(factory, "MEMORY_OPTIONS", ())) if "memory" in parts else set()
         for name in parts:
             if name == "hf":
                 from ..generate.hf import HFGenerator as cls
