@@ -107,6 +107,9 @@ def test_structural_search_proves_what_the_hammer_cannot(lean):
 @pytest.mark.lean
 def test_exact_search_suggestion_replaces_exact_query_in_the_proof(lean):
     st = "theorem rr (l : List Nat) : l.reverse.reverse = l := by sorry"
+    chk = lean.check("theorem rr (l : List Nat) : l.reverse.reverse = l := by\n  exact?\n")
+    msgs = [(m.severity, m.line, m.text) for d in chk.declarations for m in d.messages]
+    assert any("Try this" in t for _, _, t in msgs), msgs  # Lean says which lemma it found
     res = BestFirstSearch(lean, FixedGenerator(["exact?"]), Budget(max_expansions=2, wall_seconds=60)).search(st, "rr")
     assert res.status == "proved" and res.verified
     assert "exact?" not in res.proof_text and res.proof[0].startswith("exact")

@@ -30,6 +30,8 @@ from typing import Iterable, Sequence
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
 from .goals import IDENT, Goal, parse_goal
 
+ROOT = Path(__file__).resolve().parents[2]
+TRACED = ROOT / "data" / "traced"  # the tracer's output (JSONL of {state_before, tactic}); `memory=traced`
 _TOKEN = re.compile(rf"{IDENT}|\d+|[^\s\w]")
 _IDENT_ONLY = re.compile(rf"^{IDENT}$")
 MIN_SIMILARITY = 0.05  # below this a stored goal is not a neighbour
@@ -130,8 +132,16 @@ def _pairs_from_obj(obj: dict, source: str) -> Iterable[Pair]:
             yield Pair(_main_goal(st["state_before"]), str(st["tactic"]), source)
 
 
+def traced_pairs(path: str | Path = TRACED) -> list[Pair]:
+    """The traced corpora's pairs (`data/traced/` by default); none if the tracer has not written them."""
+    return load_pairs(path) if Path(path).exists() else []
+
+
 def load_pairs(path: str | Path) -> list[Pair]:
-    """Every (state, tactic) pair in a file or folder (formats in the module docstring)."""
+    """Every (state, tactic) pair in a file or folder (formats in the module docstring); the name "traced"
+    stands for `data/traced/` (see `traced_pairs`)."""
+    if str(path) == "traced":
+        return traced_pairs()
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".json") and p.is_file())

@@ -35,6 +35,7 @@ from .goals import Goal, binder, bounds, is_ident, numerals, parse_goal, split_t
 CLOSER = "first | omega | decide | simp_all | grind"
 MAX_SPLIT = 30  # most values a bounded variable is split into
 MAX_WITNESSES = 12
+MAX_RESIDUES = 20  # largest modulus split into its residues
 EXISTS_BOUNDS = (20, 200)  # witnesses below these are searched by `decide` (Nat existentials)
 
 
@@ -196,6 +197,9 @@ def decide_moves(goal: Goal) -> list[Candidate]:
         out.append(_cand(f"(revert {' '.join(finite)}; {deep})", 0.3))
     for var, typ in goal.variables(("Nat", "ℕ")):
         lo, hi = bounds(goal, var)
+        if hi is None:
+            guesses = [k for k in derived_bounds(goal, var, BOUNDED_DECIDE_MAX) if k >= MAX_SPLIT]
+            hi = guesses[-1] if guesses else None
         if hi is None or hi + 1 > BOUNDED_DECIDE_MAX or hi + 1 <= MAX_SPLIT:
             continue
         hyps = [(n, t) for n, t in goal.named() if n != var and _occurs(var, t)]
@@ -206,14 +210,27 @@ def decide_moves(goal: Goal) -> list[Candidate]:
     return out
 
 
+def derived_bounds(goal: Goal, var: str, limit: int) -> list[int]:
+    """Guesses for an upper bound of a `Nat` variable no hypothesis bounds literally: the smallest literals
+    (at most `limit`) of the hypotheses it occurs in. `omega` decides whether a guess holds."""
+    lits = sorted({k for n, t in goal.named() if n != var and _occurs(var, t) for k in numerals(t)})
+    return [k for k in lits if 1 <= k <= limit][-2:]  # the largest: more likely to hold
+
+
 def split_moves(goal: Goal) -> list[Candidate]:
-    """Case splits on number variables with literal bounds, and induction on `Nat` variables of the target."""
+    """Case splits on number variables with literal (or derived) bounds, residue splits, and induction on
+    `Nat` variables of the target."""
     out: list[Candidate] = []
     for var, typ in goal.variables():
         lo, hi = bounds(goal, var)
+        his = [hi]
         if typ.strip() in ("Nat", "ℕ"):
             lo = 0 if lo is None else max(lo, 0)
-        if lo is not None and hi is not None and 1 <= hi - lo + 1 <= MAX_SPLIT:
+            if hi is None:
+                his = derived_bounds(goal, var, MAX_SPLIT - 1)
+        for hi in his:
+            if lo is None or hi is None or not 1 <= hi - lo + 1 <= MAX_SPLIT:
+                continue
             values = [str(v) if v >= 0 else f"({v})" for v in range(lo, hi + 1)]
             ors = " ∨ ".join(f"{var} = {v}" for v in values)
             pat = " | ".join("rfl" for _ in values)
@@ -225,7 +242,7 @@ def split_moves(goal: Goal) -> list[Candidate]:
     for var, typ in goal.variables():
         # residues: `x % m` cases for every modulus m of the goal that x appears with
         for m in sorted({int(k) for k in _MOD.findall(goal.target)}):
-            if 2 <= m <= 12 and _occurs(var, goal.target):
+            if 2 <= m <= MAX_RESIDUES and _occurs(var, goal.target):
                 h = goal.fresh("hr")
                 ors = " ∨ ".join(f"{var} % {m} = {r}" for r in range(m))
                 pat = " | ".join(h for _ in range(m))

@@ -104,35 +104,36 @@ def verify_proof(env: ProofEnv, statement: str, tactics: list[str], timeout: flo
     return False, text, why
 
 
-def suggestion_lines(res: CheckResult, name: str | None) -> dict[int, str]:
-    """{line: suggested tactic} from the "Try this:" messages of a check (1-based lines of the checked text)."""
-    out: dict[int, str] = {}
+def suggestions(res: CheckResult, name: str | None) -> list[tuple[int, int, str]]:
+    """(line, column, suggested tactic) of every "Try this:" message of a check, in source order."""
+    out: list[tuple[int, int, str]] = []
     decls = [res.decl(name)] if name else list(res.declarations[-1:])
     for d in decls:
         for m in d.messages:
-            hit = _TRY_THIS.search(m.text) if m.severity in ("info", "information") else None
+            hit = _TRY_THIS.search(m.text) if m.severity != "error" else None
             if hit:
-                out.setdefault(m.line, hit.group(1).strip().split("\n")[0].strip())
-    return out
+                out.append((m.line, m.column, hit.group(1).strip().split("\n")[0].strip()))
+    return sorted(out)
 
 
 def resolve_suggestions(env: ProofEnv, statement: str, tactics: list[str], timeout: float = 120.0) -> list[str]:
     """`tactics` with every `exact?`/`apply?` step replaced by the tactic Lean suggests for it, when the check
-    of the whole text names one; unchanged otherwise (the caller re-verifies whatever comes back)."""
-    if not any(t.strip() in SEARCH_TACTICS for t in tactics):
+    of the whole text gives one suggestion per such step (matched in source order); unchanged otherwise (the
+    caller re-verifies whatever comes back)."""
+    where = [i for i, t in enumerate(tactics) if t.strip() in SEARCH_TACTICS]
+    if not where:
         return tactics
-    text = proof_text(statement, tactics)
     try:
-        res = env.check(text, statement=statement, name=theorem_name(statement), timeout=timeout)
-        found = suggestion_lines(res, theorem_name(statement))
+        res = env.check(proof_text(statement, tactics), statement=statement, name=theorem_name(statement),
+                        timeout=timeout)
+        found = suggestions(res, theorem_name(statement))
     except (LeanError, KeyError):
         return tactics
-    head = normalize_statement(statement).count("\n") + 2  # the first tactic's line
-    out, line = [], head
-    for tac in tactics:
-        new = found.get(line) if tac.strip() in SEARCH_TACTICS else None
-        out.append(new or tac)
-        line += tac.strip("\n").count("\n") + 1
+    if len(found) != len(where):
+        return tactics
+    out = list(tactics)
+    for i, (_, _, tac) in zip(where, found):
+        out[i] = tac
     return out
 
 
