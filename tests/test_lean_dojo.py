@@ -52,10 +52,10 @@ def test_best_first_client_proves_theorems(lean, tmp_path):
     (repo_dir / "Demo" / "Basic.lean").write_text(
         "namespace Demo\n\ntheorem swap_eq (a b : Nat) (h : a = b) : b = a := by\n  sorry\n\nend Demo\n")
     bench = tmp_path / "bench.jsonl"
-    bench.write_text(json.dumps({"name": "imp_self", "core_statement": "theorem imp_self (p : Prop) : p → p"}) + "\n")
+    bench.write_text(json.dumps({"name": "dj_imp", "core_statement": "theorem dj_imp (p q : Prop) (hq : q) : p → q"}) + "\n")
     repo = LeanGitRepo(str(repo_dir), "0" * 40)
     theorems = [Theorem(repo, Path("Demo/Basic.lean"), "Demo.swap_eq"),
-                Theorem(repo, bench, "imp_self"),
+                Theorem(repo, bench, "dj_imp"),
                 "theorem add_zero' (n : Nat) : n + 0 = n"]
     proofs = {}
     for thm in theorems:
@@ -63,7 +63,7 @@ def test_best_first_client_proves_theorems(lean, tmp_path):
             assert isinstance(init, TacticState) and init.num_goals == 1 and init.goals[0].conclusion
             proofs[getattr(thm, "full_name", thm)] = best_first(dojo, init)
     assert all(proofs.values()), proofs
-    assert proofs["imp_self"][0] == "intro h"
+    assert proofs["dj_imp"] == ["intro h", "assumption"]  # two expansions deep
 
 
 def test_state_identity_and_positions():

@@ -226,6 +226,14 @@ class ProofGivenUp:
     pass
 
 
+@dataclass(frozen=True)
+class TacticTimeout:
+    """LeanDojo 1.x's timeout result (`lean_dojo.TimeoutError`), importable for old clients; never returned:
+    a timeout raises `DojoTacticTimeoutError`."""
+
+    error: str
+
+
 TacticResult = Union[TacticState, ProofFinished, LeanError, ProofGivenUp]
 
 
