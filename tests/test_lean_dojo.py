@@ -126,11 +126,14 @@ def test_setup_failures_raise_init_error(lean):
 
 
 @pytest.mark.lean
-def test_messages_and_sorry(lean):
+def test_messages_sorry_and_release(lean):
+    lean.clear()
     with Dojo("theorem msg (n : Nat) (h : n = 2) : n + 0 = 2", server=lean) as (dojo, s0):
         assert isinstance(dojo.run_tac(s0, "sorry"), ProofGivenUp)
         r = dojo.run_tac(s0, "exact?")
         assert isinstance(r, ProofFinished) and "Try this" in (r.message or "")
+        assert lean.stats().live_states >= 2
+    assert lean.stats().live_states == 0  # the Dojo made every state, so it dropped them on exit
 
 
 def test_dojo_uses_a_running_daemon(daemon_socket, monkeypatch):
