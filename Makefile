@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test demo prove formalize train-iteration bench-lean bench-generate daemon-start daemon-stop daemon-status check-data clean
+.PHONY: setup test demo prove formalize train-iteration bench-lean bench-generate daemon-start daemon-stop daemon-status check-data trace-corpora clean
 
 setup: $(STAMP)
 
@@ -67,6 +67,13 @@ train-iteration: setup
 # Every statement of the bundled valid split elaborates (with the prelude).
 check-data: setup
 	$(PY) scripts/check_statements.py data/minif2f_core/valid.jsonl
+
+# Trace the core-only corpora of ../shared/corpora (tactics, states before/after, premises of every sound proof)
+# into data/traced/<corpus>/ with their provenance and licences, and print counts per corpus. Untrusted: refused
+# commands are skipped and counted. TRACE_ARGS="--only fp-lean --dataset" traces one corpus, also as a dataset.
+TRACE_ARGS ?=
+trace-corpora: setup
+	$(PY) scripts/trace_corpora.py --out data/traced $(TRACE_ARGS)
 
 # Lean server figures (start-up, spare swap, RSS, calls/s, memory over BENCH_LEAN_ARGS="--requests N", daemon).
 BENCH_LEAN_ARGS ?=

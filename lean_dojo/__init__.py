@@ -54,6 +54,7 @@ DojoInitError = _dojo.DojoInitError
 DojoCrashError = _dojo.DojoCrashError
 DojoHardTimeoutError = _dojo.DojoHardTimeoutError
 DojoTacticTimeoutError = _dojo.DojoTacticTimeoutError
+TimeoutError = _dojo.TacticTimeout  # noqa: A001 -- LeanDojo 1.x's name; not in __all__, so `*` keeps the builtin
 
 __all__ = ["Dojo", "Theorem", "LeanGitRepo", "Pos", "Goal", "TacticState", "ProofFinished", "ProofGivenUp",
            "LeanError", "TacticResult", "DojoError", "DojoInitError", "DojoCrashError", "DojoHardTimeoutError",

@@ -738,7 +738,7 @@ partial def traceCommands (srv : Server) (lim : Limits) (trusted : Bool) (inputC
   let nameS := match name? with | some n => nameStr n | none => "command#" ++ toString idx
   let kind := nameStr (if stx.getKind == ``Lean.Parser.Command.declaration then stx[1].getKind else stx.getKind)
   let mut fields : List (String × Json) := ("name", Json.str nameS) :: ("kind", Json.str kind) ::
-    rangeFields fm stx
+    ("parse_ok", Json.bool !parseMsgs.hasErrors) :: rangeFields fm stx
   match (if trusted then none else denyReason stx) with
   | some r =>
     fields := ("ok", Json.bool false) :: ("refused", Json.str r) :: ("messages", jsonArr (listRev pm)) ::

@@ -56,6 +56,41 @@ def provenance(corpora: Path, name: str) -> tuple[str, dict]:
     return text, meta
 
 
+def readme(summary: dict) -> str:
+    """data/traced/README.md: what is here, where it came from under which licence, and the counts."""
+    lines = ["# Traced corpora", "",
+             "Made by `make trace-corpora` (scripts/trace_corpora.py) on the embedded Lean 4.28.0-pre, untrusted mode.",
+             "Each folder: `leandojo.json` (sound proofs only, LeanDojo's traced-theorem shape), `files.jsonl`,",
+             "`declarations.jsonl` (status and failure reason of every declaration), `summary.json`, and the",
+             "source's PROVENANCE.txt and licence file, which go with anything derived from it. `--dataset` also",
+             "writes a `datasets` dataset per folder (left out of the repository for size; rebuild it with",
+             "`make trace-corpora TRACE_ARGS=--dataset`).", "",
+             "| corpus | licence | files | declarations | elaborated | tactic proofs | exported proofs | tactics |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, v in summary.items():
+        if name == "total":
+            continue
+        lines.append(f"| {name} | {v.get('licence') or ''} | {v['files']} | {v['declarations']} | "
+                     f"{v['declarations_elaborated']} | {v['tactic_proofs']} | {v['proofs_exported']} | "
+                     f"{v['tactics_traced']} |")
+    t = summary.get("total", {})
+    if t:
+        lines.append(f"| total | | {t['files']} | {t['declarations']} | {t['declarations_elaborated']} | "
+                     f"{t['tactic_proofs']} | {t['proofs_exported']} | {t['tactics_traced']} |")
+    lines += ["", "Failures by reason (declarations; `file:` rows are whole files):", ""]
+    for name, v in summary.items():
+        if v.get("failures"):
+            lines.append(f"- {name}: " + ", ".join(f"{k} {n}" for k, n in v["failures"].items()))
+    lines += ["", "Sources (repository @ commit):", ""]
+    for name, v in summary.items():
+        if v.get("url"):
+            lines.append(f"- {name}: {v['url']} @ {v.get('commit')}")
+    lines += ["", "fp-lean content: *Functional Programming in Lean* by David Thrane Christiansen (Microsoft, 2023, "
+              "CC BY 4.0; later changes Lean FRO), https://github.com/leanprover/fp-lean; traced, not modified "
+              "beyond removing its SubVerso wrapper lines.", ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     found = [d / "shared" / "corpora" for d in ROOT.parents if (d / "shared" / "corpora").is_dir()]
@@ -64,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "data" / "traced"))
     ap.add_argument("--only", action="append", default=[], help="trace only this corpus (repeatable)")
     ap.add_argument("--dataset", action="store_true", help="also write each corpus's `datasets` dataset")
-    ap.add_argument("--timeout", type=float, default=600, help="per file, seconds")
+    ap.add_argument("--timeout", type=float, default=150, help="per file, seconds (a hung file costs this plus a restart)")
     args = ap.parse_args(argv)
     corpora, out = Path(args.corpora), Path(args.out)
     if not corpora.is_dir():
@@ -89,13 +124,12 @@ def main(argv: list[str] | None = None) -> int:
 
     summary: dict = {}
     t0 = time.monotonic()
-    with LeanServer(imports=imports, request_timeout=args.timeout, name="trace-corpora") as srv:
+    with LeanServer(imports=imports, request_timeout=args.timeout, name="trace-corpora", progress=False) as srv:
         print(f"Lean ready in {time.monotonic() - t0:.0f} s", flush=True)
         for n in names:
             t1 = time.monotonic()
             files = trace_units(srv, units[n], timeout=args.timeout,
-                                progress=lambda tf: print(f"  {tf.status:>15} {tf.seconds:6.1f}s {tf.path}",
-                                                          flush=True) if tf.status not in ("ok", "errors") else None)
+                                progress=lambda tf: print(f"  {tf.status:>15} {tf.seconds:6.1f}s {tf.path}", flush=True))
             text, meta = provenance(corpora, n)
             d = out / n
             if d.exists():
@@ -117,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     old = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() and args.only else {}
     old.update(summary)
     (out / "summary.json").write_text(json.dumps(old, indent=1))
+    (out / "README.md").write_text(readme(old))
     print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in summary.items()}))
     return 0
 

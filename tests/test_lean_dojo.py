@@ -52,10 +52,10 @@ def test_best_first_client_proves_theorems(lean, tmp_path):
     (repo_dir / "Demo" / "Basic.lean").write_text(
         "namespace Demo\n\ntheorem swap_eq (a b : Nat) (h : a = b) : b = a := by\n  sorry\n\nend Demo\n")
     bench = tmp_path / "bench.jsonl"
-    bench.write_text(json.dumps({"name": "imp_self", "core_statement": "theorem imp_self (p : Prop) : p → p"}) + "\n")
+    bench.write_text(json.dumps({"name": "dj_imp", "core_statement": "theorem dj_imp (p q : Prop) (hq : q) : p → q"}) + "\n")
     repo = LeanGitRepo(str(repo_dir), "0" * 40)
     theorems = [Theorem(repo, Path("Demo/Basic.lean"), "Demo.swap_eq"),
-                Theorem(repo, bench, "imp_self"),
+                Theorem(repo, bench, "dj_imp"),
                 "theorem add_zero' (n : Nat) : n + 0 = n"]
     proofs = {}
     for thm in theorems:
@@ -63,7 +63,7 @@ def test_best_first_client_proves_theorems(lean, tmp_path):
             assert isinstance(init, TacticState) and init.num_goals == 1 and init.goals[0].conclusion
             proofs[getattr(thm, "full_name", thm)] = best_first(dojo, init)
     assert all(proofs.values()), proofs
-    assert proofs["imp_self"][0] == "intro h"
+    assert proofs["dj_imp"] == ["intro h", "assumption"]  # two expansions deep
 
 
 def test_state_identity_and_positions():
@@ -126,11 +126,14 @@ def test_setup_failures_raise_init_error(lean):
 
 
 @pytest.mark.lean
-def test_messages_and_sorry(lean):
+def test_messages_sorry_and_release(lean):
+    lean.clear()
     with Dojo("theorem msg (n : Nat) (h : n = 2) : n + 0 = 2", server=lean) as (dojo, s0):
         assert isinstance(dojo.run_tac(s0, "sorry"), ProofGivenUp)
         r = dojo.run_tac(s0, "exact?")
         assert isinstance(r, ProofFinished) and "Try this" in (r.message or "")
+        assert lean.stats().live_states >= 2
+    assert lean.stats().live_states == 0  # the Dojo made every state, so it dropped them on exit
 
 
 def test_dojo_uses_a_running_daemon(daemon_socket, monkeypatch):

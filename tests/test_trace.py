@@ -108,3 +108,17 @@ def test_trace_blocks_build_on_each_other(lean, tmp_path):
     assert d.exportable and [t.tactic for t in d.tactics] == ["unfold twice", "omega"]
     assert unit.source_line(d.line) == ("Ch.lean", 12)  # reported at the block's own line
     assert "nope" not in tf.code  # `+error` blocks are skipped
+
+
+def test_cli_reports_bad_input(tmp_path, capsys):
+    from prover.__main__ import main
+
+    assert main(["trace", str(tmp_path / "nope.lean"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file or folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["trace", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert "no .lean files" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    assert main(["trace", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "not JSON" in capsys.readouterr().err

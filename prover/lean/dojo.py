@@ -14,8 +14,9 @@ What differs from LeanDojo, and why:
   `DojoTacticTimeoutError` (a subclass of `DojoHardTimeoutError` for old clients), a dead server or daemon
   connection raises `DojoCrashError`, a statement Lean rejects raises `DojoInitError` from `__enter__`.
 - `Dojo()` without `server=` uses a running daemon (`make daemon-start`) when one exists, else starts a
-  private server (minutes). On exit a Dojo releases what it created: its states on a daemon connection (the
-  daemon clears a server's states when its last client leaves), its private server.
+  private server (minutes). On exit a Dojo releases what it created: its private server, its daemon
+  connection (the daemon clears a server's states when its last client leaves), or, on a `server=` it was
+  given, all states if there were none when it entered (others' states are never dropped).
 """
 from __future__ import annotations
 
@@ -226,6 +227,14 @@ class ProofGivenUp:
     pass
 
 
+@dataclass(frozen=True)
+class TacticTimeout:
+    """LeanDojo 1.x's timeout result (`lean_dojo.TimeoutError`), importable for old clients; never returned:
+    a timeout raises `DojoTacticTimeoutError`."""
+
+    error: str
+
+
 TacticResult = Union[TacticState, ProofFinished, LeanError, ProofGivenUp]
 
 
@@ -322,6 +331,9 @@ class Dojo:
         parts = self.statement.split()
         self.name = parts[1] if len(parts) > 1 else "dojo_theorem"
         self.server = self._open_server()
+        # a given server's states can be dropped on exit only if this Dojo made all of them
+        self._clear_on_exit = (not self._own_server and not self._own_connection
+                               and len(getattr(self.server, "_states", [None])) == 0)
         try:
             root = self.server.start(self.statement, heartbeats=self.heartbeats, timeout=self.timeout)
         except LeanTimeout as e:
@@ -349,6 +361,11 @@ class Dojo:
             return
         if self._own_server or self._own_connection:
             srv.close()  # a daemon clears a server's states when its last client leaves
+        elif getattr(self, "_clear_on_exit", False):
+            try:
+                srv.clear()
+            except Exception:  # releasing is best effort; a dead server has no states to keep
+                pass
 
     # ------------------------------------------------------------------ interaction
     def run_tac(self, state: TacticState, tactic: str) -> TacticResult:

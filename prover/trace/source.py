@@ -155,7 +155,7 @@ def load_units(paths: list[str | Path], lib_has=lambda m: True, corpus: str = ""
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            files += sorted(q for q in p.rglob("*.lean") if ".lake" not in q.parts)
+            files += sorted(q for q in p.rglob("*.lean") if ".lake" not in q.parts and q.name != "lakefile.lean")
             files += sorted(p.glob("*.jsonl")) if not any(p.rglob("*.lean")) else []
         elif p.exists():
             files.append(p)

@@ -86,6 +86,7 @@ class TracedDecl:
     complete: bool | None = None
     sound: bool | None = None
     refused: str | None = None
+    parse_ok: bool = True
     errors: list[str] = field(default_factory=list)
     tactics: list[TracedTactic] = field(default_factory=list)
     ms: int = 0
@@ -104,7 +105,10 @@ class TracedDecl:
     def reason(self) -> str | None:
         """Why this declaration failed (None when it did not)."""
         if self.refused:
-            return "refused (untrusted filter)"
+            m = re.search(r"`([^`]+)`", self.refused)
+            return f"refused by the untrusted filter ({m.group(1) if m else self.refused[:40]})"
+        if not self.parse_ok:
+            return "parse error"
         if not self.ok:
             return classify(self.errors)
         if self.kind in THEOREM_KINDS and self.complete is False:
@@ -128,7 +132,7 @@ def classify(errors: list[str]) -> str:
              ("unknown tactic", "unknown tactic (missing in this Lean)"),
              ("nknown identifier", "unknown identifier"), ("nknown constant", "unknown constant"),
              ("unknown namespace", "unknown namespace"), ("unexpected token", "parse error"),
-             ("expected", "parse error"), ("already been declared", "redeclaration"),
+             ("already been declared", "redeclaration"),
              ("unsolved goals", "tactic failed (unsolved goals)"), ("could not prove", "tactic failed"),
              ("failed", "tactic failed"),
              ("type mismatch", "type mismatch")]
@@ -180,7 +184,8 @@ def parse_answer(unit: TraceUnit, ans: dict[str, Any]) -> list[TracedDecl]:
         decl = TracedDecl(name=d.get("name", ""), kind=d.get("kind", ""), ok=bool(d.get("ok")),
                           line=d.get("line", 0), end_line=d.get("end_line", 0),
                           code=code[start:end].decode(errors="replace"), full_name=user_name(d.get("full_name", "")),
-                          complete=d.get("complete"), sound=d.get("sound"), refused=d.get("refused"), errors=errors,
+                          complete=d.get("complete"), sound=d.get("sound"), refused=d.get("refused"),
+                          parse_ok=d.get("parse_ok", True), errors=errors,
                           tactics=tactics, ms=d.get("ms", 0), start=start)
         if decl.kind == "Lean.Parser.Command.example" and decl.ok:
             # Lean discards examples after checking them, so the server cannot audit them: go by the messages
