@@ -190,7 +190,8 @@ class RemoteLeanServer:
                        heartbeats=heartbeats, timeout=timeout)
         decls = tuple(DeclResult(**{**d, "messages": tuple(Message(**m) for m in d["messages"]),
                                     "bad_axioms": tuple(d["bad_axioms"])}) for d in r["declarations"])
-        return CheckResult(r["all_ok"], decls, tuple(Message(**m) for m in r["parse_messages"]), r["expected_found"])
+        return CheckResult(r["all_ok"], decls, tuple(Message(**m) for m in r["parse_messages"]), r["expected_found"],
+                           r.get("audit_error"))
 
     def stats(self) -> Stats:
         return Stats(**self._call("stats"))
