@@ -71,6 +71,30 @@ def optStr : Except String String → Option String
   | .ok s => some s
   | .error _ => none
 
+/-- The name without a leading `_root_` qualifier (`_root_.IO.FS.writeFile` names `IO.FS.writeFile`). -/
+def dropRoot : Name → Name
+  | .anonymous => .anonymous
+  | .str .anonymous s => if s == "_root_" then .anonymous else Name.mkStr .anonymous s
+  | .str p s => Name.mkStr (dropRoot p) s
+  | .num p k => Name.mkNum (dropRoot p) k
+
+def hasRoot : Name → Bool
+  | .anonymous => false
+  | .str .anonymous s => s == "_root_"
+  | .str p _ => hasRoot p
+  | .num p _ => hasRoot p
+
+/-- The name without its first component (`A.B.C` -> `B.C`). -/
+def dropFirst : Name → Name
+  | .anonymous => .anonymous
+  | .str .anonymous _ => .anonymous
+  | .num .anonymous _ => .anonymous
+  | .str p s => Name.mkStr (dropFirst p) s
+  | .num p k => Name.mkNum (dropFirst p) k
+
+/-- The name a user wrote: without the `_private.<module>.0.` prefix of private declarations. -/
+def userName (n : Name) : Name := (privateToUserName? n).getD n
+
 /-- Monomorphic reference helpers (`IO.mkRef` and friends are not callable here). -/
 def newRef {α : Type} (a : α) : BaseIO (IO.Ref α) := ST.Prim.mkRef a
 def readRef {α : Type} (r : IO.Ref α) : BaseIO α := ST.Prim.Ref.get r
@@ -175,7 +199,8 @@ def deniedIdentPrefixes : List String :=
    "Lean.ofReduceNat", "Lean.trustCompiler", "Lean.Parser", "Lean.Kernel", "Lean.Server", "Lean.Json",
    "Lean.Syntax", "Lean.MVarId", "Lean.Expr", "Lean.Name", "Lean.Tactic", "Lean.Macro", "Lean.Language",
    "Lean.Options", "Lean.KVMap", "Task", "Thunk.get", "dbgTrace", "dbg_trace", "panic", "unsafeCast",
-   "unsafeBaseIO", "unsafeIO", "unsafeEIO", "implemented_by"]
+   "unsafeBaseIO", "unsafeIO", "unsafeEIO", "implemented_by", "Lean.addDecl", "Lean.addAndCompile",
+   "Lean.withOptions", "Lean.setEnv", "Lean.modifyEnv", "Lean.Declaration", "Lean.KVMap", "Lean.Core"]
 
 def memStr (x : String) : List String → Bool
   | [] => false
@@ -212,10 +237,11 @@ partial def firstToken : Syntax → Option String
 partial def denyReason : Syntax → Option String
   | .atom _ v =>
     if memStr v deniedAtoms then some ("`" ++ v ++ "` is not allowed in untrusted input")
-    else if v.startsWith "#" then some ("`" ++ v ++ "` is not allowed in untrusted input")
+    -- `#[1, 2]` is an array literal, not a `#`-command
+    else if v.startsWith "#" && v != "#[" then some ("`" ++ v ++ "` is not allowed in untrusted input")
     else none
   | .ident _ _ n _ =>
-    let s := nameStr n
+    let s := nameStr (dropRoot n)
     if identDenied s then some ("identifier `" ++ s ++ "` is not allowed in untrusted input")
     else none
   | .missing => none
@@ -254,8 +280,28 @@ partial def findSig : Syntax → Option Syntax
       return none
   | _ => none
 
+def countBinders : List Syntax → Nat
+  | [] => 0
+  | b :: bs => binderCount b + countBinders bs
+
+/-- The proposition a signature states, `∀ binders, type`, from a `declSig` or `optDeclSig` node (none if it
+has no type), and how many binders it has. -/
+def sigStatement (sig : Syntax) : Option (Syntax × Nat) :=
+  let binders := sig[0].getArgs
+  let ty? : Option Syntax := if sig.getKind == ``Lean.Parser.Command.declSig then some sig[1][1]
+    else if sig[1].getNumArgs > 0 then some sig[1][0][1] else none
+  match ty? with
+  | none => none
+  | some ty =>
+    if binders.size == 0 then some (ty, 0)
+    else some (Syntax.node SourceInfo.none ``Lean.Parser.Term.forall
+      #[Syntax.atom SourceInfo.none "∀", Syntax.node SourceInfo.none nullKind binders,
+        Syntax.node SourceInfo.none nullKind #[], Syntax.atom SourceInfo.none ",", ty],
+      countBinders (arrToList binders))
+
 /-- Parse a statement: `theorem name binders : type` (an optional `:= ...` is ignored) or a bare
-proposition. The caller strips any `:= proof` first. Returns the proposition as `∀ binders, type` and how many binders to introduce. -/
+proposition. The caller strips any `:= proof` first. Returns the proposition as `∀ binders, type` and how many
+binders to introduce. -/
 def parseStatement (env : Environment) (text : String) : Except String (Syntax × Nat) := do
   let t := text
   let isDecl := t.startsWith "theorem " || t.startsWith "example"
@@ -265,16 +311,9 @@ def parseStatement (env : Environment) (text : String) : Except String (Syntax �
   let src := t ++ " := sorry"
   let stx ← runParserCategory env `command src "<statement>"
   let some sig := findSig stx | throw "statement has no signature"
-  let binders := sig[0].getArgs
-  let ty ← if sig.getKind == ``Lean.Parser.Command.declSig then pure sig[1][1]
-    else if sig[1].getNumArgs > 0 then pure sig[1][0][1] else throw "statement has no type"
-  let mut n := 0
-  for b in arrToList binders do n := n + binderCount b
-  if binders.size == 0 then return (ty, 0)
-  let forallStx := Syntax.node SourceInfo.none ``Lean.Parser.Term.forall
-    #[Syntax.atom SourceInfo.none "∀", Syntax.node SourceInfo.none nullKind binders,
-      Syntax.node SourceInfo.none nullKind #[], Syntax.atom SourceInfo.none ",", ty]
-  return (forallStx, n)
+  match sigStatement sig with
+  | some r => return r
+  | none => throw "statement has no type"
 
 /-- Elaborate a statement to a closed proposition. -/
 def elabStatement (stx : Syntax) : MetaM Expr := runTerm do
@@ -385,11 +424,13 @@ def handleTactic (srv : Server) (j : Json) : IO Answer := do
       for m in cs.messages.toList do infos := (← m.data.toString) :: infos
       return ok (("messages", strListJson (listRev infos)) :: goalsJson id pp)
 
-/-- Parse all commands of a source text. -/
+/-- Parse all commands of a source text. A terminal command other than the end of input (`#exit`, an
+`import` after the header) is kept, last, so that the judge refuses it instead of checking stopping early. -/
 partial def parseCommands (env : Environment) (opts : Options) (inputCtx : InputContext)
     (pst : ModuleParserState) (acc : List Syntax) : List Syntax × MessageLog :=
   let (stx, pst', msgs) := Parser.parseCommand inputCtx { env := env, options := opts } pst {}
-  if Parser.isTerminalCommand stx then (listRev acc, msgs)
+  if stx.getKind == ``Lean.Parser.Command.eoi then (listRev acc, msgs)
+  else if Parser.isTerminalCommand stx then (listRev (stx :: acc), msgs)
   else if msgs.hasErrors then (listRev (stx :: acc), msgs)
   else parseCommands env opts inputCtx pst' (stx :: acc)
 
@@ -399,9 +440,7 @@ def msgJson (_fm : FileMap) (m : Message) : IO Json := do
   return Json.mkObj [("severity", Json.str sev), ("line", num pos.line), ("column", num pos.column),
     ("text", Json.str (← m.data.toString))]
 
-def badAxioms : List String := ["Lean.ofReduceBool", "Lean.ofReduceNat", "Lean.trustCompiler"]
-
-/-- The declared name of a command, if it declares one (with the current namespace). -/
+/-- The declared name of a command, if it declares one (without the current namespace). -/
 partial def declName? (stx : Syntax) : Option Name := Id.run do
   if stx.getKind == ``Lean.Parser.Command.declId then return some stx[0].getId
   match stx with
@@ -412,11 +451,6 @@ partial def declName? (stx : Syntax) : Option Name := Id.run do
       | none => pure ()
     return none
   | _ => return none
-
-def isTheoremLike (stx : Syntax) : Bool :=
-  let k := if stx.getNumArgs > 1 then stx[1].getKind else stx.getKind
-  k == ``Lean.Parser.Command.theorem || k == ``Lean.Parser.Command.example
-    || k == ``Lean.Parser.Command.definition
 
 /-- The constant a command declared. The server file is elaborated as a module, where new declarations
 are private by default and live under `_private.<module>.0.<name>`. -/
@@ -429,26 +463,380 @@ def findDecl (env : Environment) (n : Name) : Option (Name × ConstantInfo) :=
     | some ci => some (p, ci)
     | none => none
 
-/-- Audit one declared constant: kernel accepted, no sorry, no escape-hatch or new axioms. -/
-def auditConst (env : Environment) (n : Name) : CoreM (Bool × Bool × List String) := do
-  let axs ← Lean.collectAxioms n
-  let mut complete := true
-  let mut sound := true
-  let mut bad : List String := []
-  for a in arrToList axs do
-    let s := nameStr a
-    if s == "sorryAx" then complete := false
-    else if memStr s badAxioms then sound := false; bad := s :: bad
-    else if (env.getModuleIdxFor? a).isNone then
-      -- declared in this request, not imported: only a real axiom would be collected
-      sound := false; bad := s :: bad
-  return (complete, sound, bad)
-
 def scopeNs : List Scope → Name
   | [] => Name.anonymous
   | sc :: _ => sc.currNamespace
 
-def handleCheck (srv : Server) (j : Json) (trusted : Bool) : CommandElabM Answer := do
+def scopeOpens : List Scope → List OpenDecl
+  | [] => []
+  | sc :: _ => sc.openDecls
+
+/-! ## The judge
+
+What a `check` reports as sound rests on the kernel and on the pristine environment, never on the elaborator
+that ran the untrusted text (code in that text may have run at elaboration time, changed options, or added
+declarations by hand):
+
+* **Every command accounted for.** Only these command kinds are elaborated: declarations, `mutual`,
+  `namespace`/`section`/`end`, `open`, `variable`, `universe`, `include`/`omit`, `set_option`, `attribute`,
+  `deriving instance`, module doc comments, and `A in B` (audited as `section A B end`). Anything else,
+  `#exit` and an `import` after the header included, is refused with its reason, and the file fails.
+  An `example` is elaborated as a definition with a fresh name, so it is audited like the rest and reported
+  as `example@LINE`. Names carry their namespace.
+* **Replay.** Every constant the text added (the constants of the final environment that the base
+  environment lacks, and those any audited declaration refers to) is re-checked by the kernel in a fresh
+  environment made from the base environment alone (imports and trusted preludes), dependencies first, from
+  the declarations' types and values (as lean4checker does). A declaration the kernel rejects there is
+  unsound, and so is everything that depends on it.
+* **Allowed declarations.** A proof may bring theorems, definitions (`def`, `abbrev`, `instance`, and what
+  the elaborator derives from them: `match_N`, `proof_N`, `_unfold`, `eq_N`, `_sunfold`, ... helpers) and
+  inductive types and structures (replayed as inductive declarations; their constructors and recursors must
+  come out of the kernel identical). Refused, each with a named reason: axioms, `opaque` constants (so
+  `partial def` too), quotient primitives, `unsafe` declarations (except the compiler's own
+  `_unsafe_rec` copies, which no checked declaration can refer to), definitions with `@[implemented_by]`.
+  Any use of `Lean.reduceBool`, `Lean.reduceNat`, `Lean.ofReduceBool`, `Lean.ofReduceNat` or
+  `Lean.trustCompiler`, or of an axiom other than `propext`, `Classical.choice` and `Quot.sound`, in an added
+  constant's type or value makes it unsound; `sorryAx` makes it incomplete. Both pass to its dependents.
+  Imported and prelude constants are trusted as they are (their bodies are not re-checked).
+* **Meaning pinned.** A theorem's (or typed example's) statement, its binders and type, is elaborated again
+  in the pristine environment (base only, with the command's namespace and `open`s, nothing else from the
+  file: no local instances, notation, `variable`s, default instances or shadowing names), and the checked
+  declaration's type must equal it. A statement that does not elaborate there, because it names the file's
+  own definitions, is elaborated in the base environment plus the constants the replay accepted (without the
+  file's instances, attributes or notation), must give the declaration's type, and none of the file's
+  constants it uses may shadow a base name (`Foo.Nat` where `Nat` exists). With a reference statement, the
+  declaration it names is compared with the reference instead.
+-/
+
+def auditableKinds : List Name :=
+  [`Lean.Parser.Command.declaration, `Lean.Parser.Command.mutual, `Lean.Parser.Command.namespace,
+   `Lean.Parser.Command.section, `Lean.Parser.Command.end, `Lean.Parser.Command.open,
+   `Lean.Parser.Command.variable, `Lean.Parser.Command.universe, `Lean.Parser.Command.include,
+   `Lean.Parser.Command.omit, `Lean.Parser.Command.set_option, `Lean.Parser.Command.attribute,
+   `Lean.Parser.Command.deriving, `Lean.Parser.Command.moduleDoc, `Lean.Parser.Command.noncomputableSection,
+   `Lean.Parser.Command.in]
+
+def memName (x : Name) : List Name → Bool
+  | [] => false
+  | y :: ys => x == y || memName x ys
+
+/-- Why the judge cannot audit this command, if it cannot. -/
+def unauditable (cmd : Syntax) : Option String :=
+  let k := cmd.getKind
+  if k == `Lean.Parser.Command.exit then
+    some "`#exit` would end checking early; the judge checks whole files only"
+  else if k == `Lean.Parser.Command.import then
+    some "`import` after the first command: imports belong at the start of the file"
+  else if memName k auditableKinds then none
+  else some ("command `" ++ nameStr k ++ "` cannot be audited by the judge")
+
+def appendL {α : Type} : List α → List α → List α
+  | [], ys => ys
+  | x :: xs, ys => x :: appendL xs ys
+
+/-- `A in B` is `section A B end`; expand it so that every inner command is audited in its own scope. -/
+partial def expandIn (sec fin : Syntax) (cmd : Syntax) : List Syntax :=
+  if cmd.getKind == `Lean.Parser.Command.in && cmd.getNumArgs == 3 then
+    sec :: appendL (expandIn sec fin cmd[0]) (appendL (expandIn sec fin cmd[2]) [fin])
+  else [cmd]
+
+partial def expandAll (sec fin : Syntax) : List Syntax → List Syntax
+  | [] => []
+  | c :: cs => appendL (expandIn sec fin c) (expandAll sec fin cs)
+
+/-- One declaration of a command, as the report names it. -/
+structure DeclInfo where
+  /-- as written after the keyword (none for an anonymous instance) -/
+  short : Option Name
+  kind : String
+  /-- the signature to pin (theorems and typed examples) -/
+  sig : Option Syntax
+  /-- shown instead of the name (examples) -/
+  label : Option String := none
+
+def declKind (d : Syntax) : String :=
+  let k := d.getKind
+  if k == ``Lean.Parser.Command.theorem then "theorem"
+  else if k == ``Lean.Parser.Command.definition then "def"
+  else if k == ``Lean.Parser.Command.abbrev then "abbrev"
+  else if k == ``Lean.Parser.Command.instance then "instance"
+  else if k == ``Lean.Parser.Command.example then "example"
+  else if k == ``Lean.Parser.Command.structure then "structure"
+  else if k == ``Lean.Parser.Command.inductive then "inductive"
+  else if k == ``Lean.Parser.Command.opaque then "opaque"
+  else if k == ``Lean.Parser.Command.axiom then "axiom"
+  else nameStr k
+
+def declInfoOf (decl : Syntax) : DeclInfo :=
+  let d := decl[1]
+  let kind := declKind d
+  let sig := if kind == "theorem" then findSig d else none
+  { short := declName? d, kind := kind, sig := sig }
+
+partial def declInfos (cmd : Syntax) : List DeclInfo :=
+  if cmd.getKind == ``Lean.Parser.Command.declaration then [declInfoOf cmd]
+  else if cmd.getKind == ``Lean.Parser.Command.mutual then Id.run do
+    let mut out : List DeclInfo := []
+    for d in arrToList cmd[1].getArgs do
+      if d.getKind == ``Lean.Parser.Command.declaration then out := declInfoOf d :: out
+    return listRev out
+  else []
+
+def atomInfo : Syntax → SourceInfo
+  | .atom i _ => i
+  | _ => SourceInfo.none
+
+/-- `example sig := val` as `def <nm> sig := val` (Lean discards an example's declaration, so it could not
+be audited); `tmpl` is a parsed `def` whose other parts are empty. Positions of the example are kept. -/
+def exampleAsDef (tmpl : Syntax) (cmd : Syntax) (nm : Name) : Syntax :=
+  let ex := cmd[1]
+  let declId := Syntax.node SourceInfo.none ``Lean.Parser.Command.declId #[mkIdent nm, mkNullNode]
+  let d := ((((tmpl.setArg 0 (Syntax.atom (atomInfo ex[0]) "def")).setArg 1 declId).setArg 2 ex[1]).setArg 3 ex[2])
+  cmd.setArg 1 d
+
+def nativeConsts : List String :=
+  ["Lean.reduceBool", "Lean.reduceNat", "Lean.ofReduceBool", "Lean.ofReduceNat", "Lean.trustCompiler"]
+def stdAxioms : List String := ["propext", "Classical.choice", "Quot.sound"]
+
+def lookupReason (n : Name) : List (Name × String) → Option String
+  | [] => none
+  | (m, r) :: t => if m == n then some r else lookupReason n t
+
+def userStr (n : Name) : String := nameStr (userName n)
+
+/-- The replay of what a check added. Invariant: `env` is the base environment plus the declarations the
+kernel accepted here; `bad` holds every constant judged unsound, with the reason. -/
+structure Replay where
+  src : Environment
+  base : Environment
+  env : IO.Ref Environment
+  seen : IO.Ref NameSet
+  bad : IO.Ref (List (Name × String))
+  holes : IO.Ref NameSet
+  ctx : Core.Context
+
+def Replay.fail (R : Replay) (n : Name) (why : String) : IO Unit := do
+  let b ← readRef R.bad
+  if (lookupReason n b).isNone then writeRef R.bad ((n, why) :: b)
+
+def Replay.isBad (R : Replay) (n : Name) : IO (Option String) := do
+  return lookupReason n (← readRef R.bad)
+
+def Replay.hole (R : Replay) (n : Name) : IO Unit := do
+  writeRef R.holes ((← readRef R.holes).insert n)
+
+/-- `Lean.addDecl`, fully applied (a partial application of it needs its `_boxed` form, which this build
+lacks). With the judge's options it runs the kernel: `debug.skipKernelTC` off, `Elab.async` off. -/
+def judgeAddDecl (d : Declaration) : CoreM Unit := do
+  Lean.addDecl d
+
+/-- The kernel's check of one declaration, into `env`. -/
+def Replay.add (R : Replay) (n : Name) (d : Declaration) : IO Unit := do
+  if (← R.isBad n).isSome then return
+  match ← runCore (judgeAddDecl d) R.ctx { env := ← readRef R.env } with
+  | .ok (_, s) => writeRef R.env s.env
+  | .error e => R.fail n ("the kernel rejects `" ++ userStr n ++ "`: " ++ (← exceptionText e))
+
+/-- What the use of base constant `d` by added constant `n` means. -/
+def Replay.useBase (R : Replay) (n d : Name) : IO Unit := do
+  let s := nameStr d
+  if s == "sorryAx" then R.hole n
+  else if memStr s nativeConsts then R.fail n ("uses `" ++ s ++ "`, which trusts compiled code")
+  -- this build loads imported theorems as axioms (without bodies), so only the axioms of the preludes
+  -- (declared in this process, not imported) can be told apart
+  else if (R.base.getModuleIdxFor? d).isNone then
+    match R.base.find? d with
+    | some (.axiomInfo _) => if !memStr s stdAxioms then R.fail n ("uses the axiom `" ++ s ++ "`")
+    | _ => pure ()
+
+def isUnsafeRecAux : Name → Bool
+  | .str _ s => s == "_unsafe_rec"
+  | _ => false
+
+mutual
+partial def Replay.visit (R : Replay) (n : Name) : IO Unit := do
+  if R.base.contains n then return
+  if (← readRef R.seen).contains n then return
+  writeRef R.seen ((← readRef R.seen).insert n)
+  match R.src.find? n with
+  | none => R.fail n ("`" ++ userStr n ++ "` is not in the checked environment")
+  | some ci => R.visitInfo n ci
+
+/-- Visit the constants `xs` that `n` uses; their verdicts pass to `n`. -/
+partial def Replay.deps (R : Replay) (n : Name) (xs : Array Name) (i : Nat) : IO Unit := do
+  if h : i < xs.size then
+    let d := xs[i]
+    if R.base.contains d then R.useBase n d
+    else if d != n then
+      R.visit d
+      if let some r := ← R.isBad d then R.fail n ("depends on `" ++ userStr d ++ "`, which " ++ r)
+      if (← readRef R.holes).contains d then R.hole n
+    R.deps n xs (i + 1)
+
+partial def Replay.visitInfo (R : Replay) (n : Name) (ci : ConstantInfo) : IO Unit := do
+  match ci with
+  | .thmInfo v =>
+    R.deps n v.type.getUsedConstants 0
+    R.deps n v.value.getUsedConstants 0
+    R.add n (.thmDecl v)
+  | .defnInfo v =>
+    match v.safety with
+    | .safe =>
+      if (Compiler.getImplementedBy? R.src n).isSome then
+        R.fail n "has `@[implemented_by]`: compiled code would not be this definition"
+      R.deps n v.type.getUsedConstants 0
+      R.deps n v.value.getUsedConstants 0
+      R.add n (.defnDecl v)
+    | _ =>
+      -- `_unsafe_rec`: the compiler's copy of a recursive definition; never replayed, so nothing checked
+      -- can use it
+      if isUnsafeRecAux n then pure ()
+      else if ci.isUnsafe then R.fail n "is an `unsafe` definition"
+      else R.fail n "is a `partial` definition"
+  | .inductInfo v =>
+    if v.isUnsafe then R.fail n "is an `unsafe` inductive type"; return
+    -- the whole mutual block at once; its constructors come out of the kernel
+    let mut types : List InductiveType := []
+    for m in v.all do
+      writeRef R.seen ((← readRef R.seen).insert m)
+      if let some (.inductInfo iv) := R.src.find? m then
+        for c in iv.ctors do writeRef R.seen ((← readRef R.seen).insert c)
+    for m in v.all do
+      match R.src.find? m with
+      | some (.inductInfo iv) =>
+        R.deps n iv.type.getUsedConstants 0
+        let mut ctors : List Constructor := []
+        for c in iv.ctors do
+          match R.src.find? c with
+          | some (.ctorInfo cv) =>
+            R.deps n cv.type.getUsedConstants 0
+            ctors := { name := c, type := cv.type } :: ctors
+          | _ => R.fail n ("constructor `" ++ userStr c ++ "` is missing")
+        types := { name := m, type := iv.type, ctors := listRev ctors } :: types
+      | _ => R.fail n ("inductive type `" ++ userStr m ++ "` is missing")
+    R.add n (.inductDecl v.levelParams v.numParams (listRev types) false)
+    if let some r := ← R.isBad n then
+      for m in v.all do R.fail m r
+  | .ctorInfo v => R.sameAsKernel n ci.type v.induct
+  | .recInfo _ => R.sameAsKernel n ci.type n.getPrefix
+  | .axiomInfo _ => R.fail n "is an axiom"
+  | .opaqueInfo _ => R.fail n "is an `opaque` constant (`opaque`, `partial def`, or `implemented_by`)"
+  | .quotInfo _ => R.fail n "declares quotient primitives"
+
+/-- A constructor or recursor: replay its inductive type, then the kernel's must be the same. -/
+partial def Replay.sameAsKernel (R : Replay) (n : Name) (ty : Expr) (ind : Name) : IO Unit := do
+  R.visit ind
+  if let some r := ← R.isBad ind then R.fail n ("belongs to `" ++ userStr ind ++ "`, which " ++ r); return
+  match (← readRef R.env).find? n with
+  | some ci => if ci.type != ty then R.fail n "differs from what the kernel derives from its inductive type"
+  | none => R.fail n "is not derived by the kernel from its inductive type"
+end
+
+/-- Elaborate a statement in a given environment, namespace and `open`s, with the server's options. -/
+def elabIn (srv : Server) (lim : Limits) (env : Environment) (ns : Name) (opens : List OpenDecl)
+    (stx : Syntax) : IO (Except String Expr) := do
+  let ctx ← coreCtx srv lim
+  try
+    match ← runCore (runMeta (elabStatement stx) {}) { ctx with currNamespace := ns, openDecls := opens }
+        { env := env } with
+    | .ok ((e, _), _) => return .ok e
+    | .error e => return .error (← exceptionText e)
+  catch e => return .error (toString e)
+
+/-- A proper suffix of `n` that names a base constant (`Foo.Nat` shadows `Nat`). -/
+partial def shadowOf (base : Environment) (n : Name) : Option Name :=
+  let m := dropFirst n
+  if m.isAnonymous then none else if base.contains m then some m else shadowOf base m
+
+def firstShadow (base : Environment) (xs : Array Name) : Option (Name × Name) := Id.run do
+  for x in arrToList xs do
+    if !base.contains x then
+      if let some m := shadowOf base (userName x) then return some (x, m)
+  return none
+
+/-- Why the statement `stx` of a declaration of type `ty` does not say what its text says, if it does not. -/
+def pinReason (srv : Server) (lim : Limits) (base replayed : Environment) (ns : Name) (opens : List OpenDecl)
+    (stx : Syntax) (ty : Expr) : IO (Option String) := do
+  match ← elabIn srv lim base ns opens stx with
+  | .ok e =>
+    if e == ty then return none
+    return some ("its statement means something else in the file than in the pristine environment (a local \
+      instance, notation, default instance, variable or shadowing name changed it)")
+  | .error e0 =>
+    match ← elabIn srv lim replayed ns opens stx with
+    | .error e1 => return some ("its statement does not elaborate without the file's context (instances, \
+        notation, variables): " ++ e0 ++ "; with the file's checked definitions: " ++ e1)
+    | .ok e =>
+      if e != ty then
+        return some "its statement means something else in the file than with the file's definitions alone"
+      match firstShadow base e.getUsedConstants with
+      | some (x, m) => return some ("its statement uses `" ++ userStr x ++ "`, which shadows `" ++ nameStr m ++ "`")
+      | none => return none
+
+/-- One command as elaborated. -/
+structure CmdRec where
+  stx : Syntax
+  idx : Nat
+  line : Nat
+  column : Nat
+  decls : List DeclInfo
+  added : List Name
+  msgs : List Json
+  hasErr : Bool
+  refused : Option String
+  ns : Name
+  opens : List OpenDecl
+  env : Environment
+  ms : Nat
+
+mutual
+partial def phmNode (n : PersistentHashMap.Node Name ConstantInfo) (acc : List Name) : List Name :=
+  match n with
+  | .entries es => phmEntries es 0 acc
+  | .collision ks _ _ => phmKeys ks 0 acc
+partial def phmEntries (es : Array (PersistentHashMap.Entry Name ConstantInfo
+    (PersistentHashMap.Node Name ConstantInfo))) (i : Nat) (acc : List Name) : List Name :=
+  if h : i < es.size then
+    match es[i] with
+    | .entry k _ => phmEntries es (i + 1) (k :: acc)
+    | .ref n => phmEntries es (i + 1) (phmNode n acc)
+    | .null => phmEntries es (i + 1) acc
+  else acc
+partial def phmKeys (ks : Array Name) (i : Nat) (acc : List Name) : List Name :=
+  if h : i < ks.size then phmKeys ks (i + 1) (ks[i] :: acc) else acc
+end
+
+def filterNew (before : Environment) : List Name → List Name → List Name
+  | [], acc => acc
+  | n :: ns, acc => filterNew before ns (if before.contains n then acc else n :: acc)
+
+/-- The constants of `after` that `before` lacks (walked by hand: the library's folds are not callable). -/
+def addedConsts (before after : Environment) : List Name :=
+  filterNew before (phmNode after.constants.map₂.root []) []
+
+def firstBad (R : Replay) : List Name → IO (Option (Name × String))
+  | [] => return none
+  | n :: ns => do
+    match ← R.isBad n with
+    | some r => return some (n, r)
+    | none => firstBad R ns
+
+def anyHole (R : Replay) : List Name → IO Bool
+  | [] => return false
+  | n :: ns => do if (← readRef R.holes).contains n then return true else anyHole R ns
+
+/-- Elaborate a command with positions in the checked text (the context's file map is the server's own). -/
+def elabWithInput (ic : InputContext) (cmd : Syntax) : CommandElabM Unit :=
+  fun ctx s => elabCommandTopLevel cmd { ctx with fileName := ic.fileName, fileMap := ic.fileMap } s
+
+def errMsg (line column : Nat) (text : String) : Json :=
+  Json.mkObj [("severity", "error"), ("line", num line), ("column", num column), ("text", Json.str text)]
+
+def optJson : Option String → Json
+  | some s => Json.str s
+  | none => Json.null
+
+def handleCheck (srv : Server) (j : Json) (trusted : Bool) (isAdd : Bool) : CommandElabM Answer := do
   let some code := getStr j "code" | return err "check: missing string field `code`"
   let base ← if (getBool j "pristine").getD false then pure srv.pristine else readRef srv.env
   let expectName := getStr j "name"
@@ -456,7 +844,13 @@ def handleCheck (srv : Server) (j : Json) (trusted : Bool) : CommandElabM Answer
   let lim := limitsOf j
   -- built by hand: `Parser.mkInputContext` is not callable here
   let inputCtx : InputContext := { inputString := code, fileName := "<check>", fileMap := FileMap.ofString code }
-  let (cmds, parseMsgs) := parseCommands base srv.opts inputCtx {} []
+  let (cmds0, parseMsgs) := parseCommands base srv.opts inputCtx {} []
+  let sec := match runParserCategory base `command "section" with | .ok x => x | .error _ => Syntax.missing
+  let fin := match runParserCategory base `command "end" with | .ok x => x | .error _ => Syntax.missing
+  let tmpl := match runParserCategory base `command "def _judgeTemplate : True := trivial" with
+    | .ok stx => some stx[1]
+    | .error _ => none
+  let cmds := expandAll sec fin cmds0
   -- the expected statement, elaborated once in the base environment
   let mut expectedTy : Option Expr := none
   if let some st := expectStmt then
@@ -469,93 +863,161 @@ def handleCheck (srv : Server) (j : Json) (trusted : Bool) : CommandElabM Answer
   let saved ← get
   setEnv base
   -- no info trees: they are for editors, and on 20,000-tactic inputs they exhausted the 2 GiB wasm heap
-  modify fun s => { s with infoState := { s.infoState with enabled := false } }
-  let mut results : List Json := []
-  let mut allOk := true
+  modify fun s => { s with infoState := { s.infoState with enabled := false }, messages := {} }
+  let hbOpt := srv.opts.setNat `maxHeartbeats lim.heartbeats
+  modify fun s => { s with scopes := match s.scopes with
+    | [] => []
+    | sc :: rest => { sc with opts := hbOpt } :: rest }
+  let mut recs : List CmdRec := []
   let mut idx := 0
-  let mut sawExpected := false
-  for cmd in cmds do
+  for cmd0 in cmds do
     idx := idx + 1
-    modify fun s => { s with messages := {} }
-    let rejected := if trusted then none else denyReason cmd
-    let name? := declName? cmd
-    let nameS := match name? with | some n => nameStr n | none => "command#" ++ toString idx
-    match rejected with
+    let pos := inputCtx.fileMap.toPosition (cmd0.getPos?.getD 0)
+    let isExample := cmd0.getKind == ``Lean.Parser.Command.declaration &&
+      cmd0[1].getKind == ``Lean.Parser.Command.example
+    let exName := Name.mkSimple ("_judge_example_" ++ toString pos.line ++ "_" ++ toString idx)
+    let cmd := match isExample, tmpl with
+      | true, some t => exampleAsDef t cmd0 exName
+      | _, _ => cmd0
+    let mut infos := declInfos cmd0
+    if isExample then
+      infos := [{ short := some exName, kind := "example", sig := findSig cmd0[1],
+                  label := some ("example@" ++ toString pos.line) }]
+    let refused := match unauditable cmd0 with
+      | some r => some r
+      | none => if isExample && tmpl.isNone then some "examples cannot be audited here"
+        else if trusted then none else denyReason cmd0
+    let envBefore ← getEnv
+    let t0 ← IO.monoMsNow
+    let mut mj : List Json := []
+    let mut hasErr := false
+    match refused with
     | some r =>
-      allOk := false
-      results := Json.mkObj [("name", Json.str nameS), ("ok", Json.bool false), ("complete", Json.bool false),
-        ("sound", Json.bool false), ("messages", jsonArr [Json.mkObj [("severity", "error"),
-          ("line", num (inputCtx.fileMap.toPosition (cmd.getPos?.getD 0)).line), ("column", num 0),
-          ("text", Json.str r)]])] :: results
+      hasErr := true
+      mj := [errMsg pos.line pos.column r]
     | none =>
-      let t0 ← IO.monoMsNow
-      let hbOpt := srv.opts.setNat `maxHeartbeats lim.heartbeats
-      let mut thrown : List Json := []
+      modify fun s => { s with messages := {} }
       try
-        modify fun s => { s with scopes := match s.scopes with
-          | [] => []
-          | sc :: rest => { sc with opts := hbOpt } :: rest }
-        elabCommandTopLevel cmd
+        elabWithInput inputCtx cmd
       catch e =>
-        thrown := [Json.mkObj [("severity", "error"), ("line", num 0), ("column", num 0),
-          ("text", Json.str (← exceptionText e))]]
+        hasErr := true
+        mj := [errMsg pos.line pos.column (← exceptionText e)]
       let msgs := (← get).messages
-      let mut mj : List Json := thrown
       for m in msgs.toList do mj := (← msgJson inputCtx.fileMap m) :: mj
-      let hasErr := msgs.hasErrors || listLen thrown > 0
-      let env ← getEnv
-      let mut fields : List (String × Json) := [("name", Json.str nameS), ("ok", Json.bool !hasErr),
-        ("messages", jsonArr (listRev mj)), ("ms", num ((← IO.monoMsNow) - t0))]
-      if isTheoremLike cmd then
-        let ns := scopeNs (← get).scopes
-        let full := match name? with
-          | some n => ns ++ n
-          | none => Name.anonymous
-        let found := if full == Name.anonymous || hasErr then none else findDecl env full
-        if let some (declared, _) := found then
-          let ctx ← coreCtx srv lim
-          match ← runCore (auditConst env declared) ctx { env := env } with
-          | .ok ((complete, sound, bad), _) =>
-            let mut stmtOk := true
-            if let some ety := expectedTy then
-              if expectName.isNone || expectName == some nameS || expectName == some (nameStr full) then
-                sawExpected := true
-                match found with
-                | some (_, ci) => stmtOk := ci.type == ety
-                | none => stmtOk := false
-                fields := ("statement_matches", Json.bool stmtOk) :: fields
-            fields := ("complete", Json.bool complete) :: ("sound", Json.bool (sound && complete && stmtOk)) ::
-              ("bad_axioms", strListJson bad) :: fields
-            if !(complete && sound && stmtOk) then allOk := false
-          | .error e =>
-            allOk := false
-            fields := ("complete", Json.bool false) :: ("sound", Json.bool false) ::
-              ("audit_error", Json.str (← exceptionText e)) :: fields
-        else if name?.isSome then
-          -- a named declaration that failed, or that we cannot find to audit: never sound
-          allOk := false
-          fields := ("complete", Json.bool false) :: ("sound", Json.bool false) ::
-            (if hasErr then fields else ("audit_error", Json.str "declaration not found after elaboration") :: fields)
-        else
-          -- an `example`: Lean elaborates and kernel-checks it, then discards it, so judge by its messages
-          let complete := !hasErr
-          let mut sorryWarn := false
-          for m in msgs.toList do
-            if strContains (← m.data.toString) "sorry" then sorryWarn := true
-          fields := ("complete", Json.bool (complete && !sorryWarn)) ::
-            ("sound", Json.bool (complete && !sorryWarn && expectedTy.isNone)) :: fields
-          if hasErr || sorryWarn then allOk := false
-      else if hasErr then allOk := false
-      results := Json.mkObj fields :: results
+      if msgs.hasErrors then hasErr := true
+    let env ← getEnv
+    let sc := (← get).scopes
+    recs := { stx := cmd0, idx := idx, line := pos.line, column := pos.column, decls := infos,
+              added := addedConsts envBefore env, msgs := listRev mj, hasErr := hasErr, refused := refused,
+              ns := scopeNs sc, opens := scopeOpens sc, env := env, ms := (← IO.monoMsNow) - t0 } :: recs
+  recs := listRev recs
   let finalEnv ← getEnv
   set saved
-  if trusted then writeRef srv.env finalEnv
+  if isAdd then
+    writeRef srv.env finalEnv
+    let mut out : List Json := []
+    let mut allOk := true
+    for r in recs do
+      if r.hasErr then allOk := false
+      out := Json.mkObj [("name", Json.str ("command#" ++ toString r.idx)), ("ok", Json.bool !r.hasErr),
+        ("complete", Json.bool !r.hasErr), ("sound", Json.bool !r.hasErr), ("messages", jsonArr r.msgs)] :: out
+    if parseMsgs.hasErrors then allOk := false
+    let mut pm : List Json := []
+    for m in parseMsgs.toList do pm := (← msgJson inputCtx.fileMap m) :: pm
+    return ok [("all_ok", Json.bool allOk), ("declarations", jsonArr (listRev out)),
+      ("parse_messages", jsonArr (listRev pm)), ("expected_found", Json.bool true)]
+  -- the replay: every added constant, and every declared one, re-checked from the base environment
+  let replayOpts := ((srv.opts.setNat `maxHeartbeats lim.heartbeats).setBool `debug.skipKernelTC false).setBool
+    `Elab.async false
+  let ctx ← coreCtx srv lim
+  let R : Replay := { src := finalEnv, base := base, env := ← newRef base, seen := ← newRef {},
+                      bad := ← newRef [], holes := ← newRef {}, ctx := { ctx with options := replayOpts } }
+  let mut auditError : Option String := none
+  try
+    for r in recs do
+      for n in r.added do R.visit n
+      for d in r.decls do
+        if let some s := d.short then
+          let full := if hasRoot s then dropRoot s else r.ns ++ s
+          if let some (declared, _) := findDecl r.env full then R.visit declared
+  catch e => auditError := some ("replay failed: " ++ (← exceptionText e))
+  -- the base environment plus what the kernel accepted, for statements that name the file's definitions
+  let replayed ← readRef R.env
+  -- verdicts, one per declaration (or per command that declares nothing)
+  let mut results : List Json := []
+  let mut allOk := auditError.isNone
+  let mut sawExpected := false
+  for r in recs do
+    let cmdBad ← firstBad R r.added
+    let cmdHole ← anyHole R r.added
+    let base0 : List (String × Json) := [("ok", Json.bool !r.hasErr), ("messages", jsonArr r.msgs),
+      ("ms", num r.ms), ("line", num r.line)]
+    if listLen r.decls == 0 then
+      let reason := match r.refused, cmdBad with
+        | some x, _ => some x
+        | none, some (n, x) => some ("`" ++ userStr n ++ "` " ++ x)
+        | none, none => none
+      let sound := !r.hasErr && reason.isNone && !cmdHole
+      if !sound then allOk := false
+      results := Json.mkObj (("name", Json.str ("command#" ++ toString r.idx)) :: ("complete", Json.bool (!cmdHole && !r.hasErr)) ::
+        ("sound", Json.bool sound) :: ("unsound_reason", optJson reason) :: base0) :: results
+    for d in r.decls do
+      let full := match d.short with
+        | some s => if hasRoot s then dropRoot s else r.ns ++ s
+        | none => Name.anonymous
+      let found := if full.isAnonymous then none else findDecl r.env full
+      let shown := match d.label, found with
+        | some l, _ => l
+        | none, some (declared, _) => userStr declared
+        | none, none => if full.isAnonymous then d.kind ++ "@" ++ toString r.line else nameStr full
+      let mut fields := base0
+      let mut reason : Option String := r.refused
+      let mut auditErr : Option String := none
+      let mut complete := !r.hasErr && !cmdHole
+      if reason.isNone && !r.hasErr then
+        match found with
+        | none =>
+          if !full.isAnonymous then
+            auditErr := some "declaration not found after elaboration"
+            reason := some "declaration not found after elaboration"
+        | some (declared, ci) =>
+          if (← readRef R.holes).contains declared then complete := false
+          match ← R.isBad declared with
+          | some x => reason := some ("`" ++ shown ++ "` " ++ x)
+          | none =>
+            match cmdBad with
+            | some (n, x) => reason := some ("the same command added `" ++ userStr n ++ "`, which " ++ x)
+            | none => pure ()
+          -- the statement's meaning
+          let isExpected := expectedTy.isSome && d.kind != "example" &&
+            (expectName.isNone || expectName == some shown || expectName == some (nameStr full) ||
+             (match d.short with | some s => expectName == some (nameStr s) | none => false))
+          if isExpected then
+            sawExpected := true
+            let same := match expectedTy with | some ety => ci.type == ety | none => false
+            fields := ("statement_matches", Json.bool same) :: fields
+            if !same && reason.isNone then
+              reason := some "its statement is not the reference statement"
+          else if reason.isNone then
+            match (match d.sig with | some sg => sigStatement sg | none => none) with
+            | some (stx, _) =>
+              if let some why := ← pinReason srv lim base replayed r.ns r.opens stx ci.type then
+                reason := some why
+            | none => pure ()
+      if reason.isNone && !complete && !r.hasErr then reason := some "it uses `sorry`"
+      let sound := !r.hasErr && complete && reason.isNone && auditErr.isNone
+      if !sound then allOk := false
+      fields := ("name", Json.str shown) :: ("kind", Json.str d.kind) :: ("complete", Json.bool complete) ::
+        ("sound", Json.bool sound) :: ("unsound_reason", optJson reason) :: ("audit_error", optJson auditErr) ::
+        ("bad_axioms", strListJson []) :: fields
+      results := Json.mkObj fields :: results
   let mut pm : List Json := []
   for m in parseMsgs.toList do pm := (← msgJson inputCtx.fileMap m) :: pm
   if parseMsgs.hasErrors then allOk := false
   if expectedTy.isSome && !sawExpected then allOk := false
   return ok [("all_ok", Json.bool allOk), ("declarations", jsonArr (listRev results)),
-    ("parse_messages", jsonArr (listRev pm)), ("expected_found", Json.bool (expectedTy.isNone || sawExpected))]
+    ("parse_messages", jsonArr (listRev pm)), ("expected_found", Json.bool (expectedTy.isNone || sawExpected)),
+    ("audit_error", optJson auditError)]
 
 def handleStats (srv : Server) : IO Answer := do
   let arr ← readRef srv.states
@@ -794,8 +1256,8 @@ def handle (srv : Server) (line : String) : CommandElabM Answer := do
     let some cmd := getStr j "cmd" | return err "missing string field `cmd`"
     if cmd == "start" then handleStart srv j
     else if cmd == "tactic" then handleTactic srv j
-    else if cmd == "check" then handleCheck srv j ((getBool j "trusted").getD false)
-    else if cmd == "add" then handleCheck srv j true
+    else if cmd == "check" then handleCheck srv j ((getBool j "trusted").getD false) false
+    else if cmd == "add" then handleCheck srv j true true
     else if cmd == "trace" then handleTrace srv j ((getBool j "trusted").getD false)
     else if cmd == "stats" then handleStats srv
     else if cmd == "clear" then handleClear srv

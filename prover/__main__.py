@@ -39,11 +39,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     finally:
         if server is not None:
             server.close()
-    decls = [d for d in result.declarations if d.name and not d.name.startswith("command#") or not d.ok]
+    decls = [d for d in result.declarations if d.name and not d.name.startswith("command#") or not d.sound]
     failed = not result.all_ok
     if args.json:
         for d in decls:
             print(json.dumps({"name": d.name, "ok": d.ok, "complete": d.complete, "sound": d.sound,
+                              "unsound_reason": d.unsound_reason, "audit_error": d.audit_error,
                               "messages": [asdict(m) for m in d.messages]}, ensure_ascii=False))
         for m in result.parse_messages:
             print(json.dumps({"name": None, "ok": False, "complete": False, "sound": False,
@@ -53,12 +54,16 @@ def cmd_check(args: argparse.Namespace) -> int:
             verdict = "sound" if d.sound else ("incomplete" if d.ok and not d.complete else "FAILED")
             if d.ok and d.complete and not d.sound:
                 verdict = "UNSOUND" + (f" (axioms: {', '.join(d.bad_axioms)})" if d.bad_axioms else "")
+            if d.unsound_reason and not d.sound:
+                verdict += f": {d.unsound_reason}"
             print(f"{d.name}: {verdict}")
             for m in d.messages:
                 if m.severity != "info":
                     print(f"  {args.file}:{m.line}:{m.column}: {m.severity}: {m.text}")
         for m in result.parse_messages:
             print(f"  {args.file}:{m.line}:{m.column}: parse {m.severity}: {m.text}")
+        if result.audit_error:
+            print(f"  judge error: {result.audit_error}")
         n_ok = sum(d.sound for d in decls)
         print(f"{n_ok}/{len(decls)} declarations sound")
     return 1 if failed else 0

@@ -200,7 +200,8 @@ class RemoteLeanServer:
                        heartbeats=heartbeats, timeout=timeout)
         decls = tuple(DeclResult(**{**d, "messages": tuple(Message(**m) for m in d["messages"]),
                                     "bad_axioms": tuple(d["bad_axioms"])}) for d in r["declarations"])
-        return CheckResult(r["all_ok"], decls, tuple(Message(**m) for m in r["parse_messages"]), r["expected_found"])
+        return CheckResult(r["all_ok"], decls, tuple(Message(**m) for m in r["parse_messages"]), r["expected_found"],
+                           r.get("audit_error"))
 
     def trace(self, code: str, prefix: str = "", *, trusted: bool = False, use_preludes: bool = True,
               heartbeats: int | None = None, timeout: float | None = None) -> dict[str, Any]:

@@ -98,7 +98,9 @@ class TacticResult:
 
 @dataclass(frozen=True)
 class DeclResult:
-    """One declaration of a `check`: `sound` means kernel accepted, no sorry, no escape hatch, statement kept."""
+    """One declaration of a `check`: `sound` means the kernel accepted its replay from the base environment, no
+    sorry, no escape hatch, and its statement means what its text says (or the reference statement).
+    `unsound_reason` says why not, when the judge found a reason; `audit_error` when the judge could not audit."""
 
     name: str
     ok: bool
@@ -107,6 +109,8 @@ class DeclResult:
     messages: tuple[Message, ...] = ()
     statement_matches: bool | None = None
     bad_axioms: tuple[str, ...] = ()
+    unsound_reason: str | None = None
+    audit_error: str | None = None
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "DeclResult":
@@ -118,6 +122,8 @@ class DeclResult:
             messages=tuple(Message.from_json(m) for m in d.get("messages", [])),
             statement_matches=d.get("statement_matches"),
             bad_axioms=tuple(d.get("bad_axioms", [])),
+            unsound_reason=d.get("unsound_reason"),
+            audit_error=d.get("audit_error"),
         )
 
     @property
@@ -133,6 +139,7 @@ class CheckResult:
     declarations: tuple[DeclResult, ...]
     parse_messages: tuple[Message, ...] = ()
     expected_found: bool = True
+    audit_error: str | None = None  # the judge itself failed (never a verdict on the proof)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "CheckResult":
@@ -141,6 +148,7 @@ class CheckResult:
             declarations=tuple(DeclResult.from_json(x) for x in d.get("declarations", [])),
             parse_messages=tuple(Message.from_json(m) for m in d.get("parse_messages", [])),
             expected_found=bool(d.get("expected_found", True)),
+            audit_error=d.get("audit_error"),
         )
 
     def decl(self, name: str) -> DeclResult:

@@ -99,7 +99,8 @@ def verify_proof(env: ProofEnv, statement: str, tactics: list[str], timeout: flo
     decl = res.decl(name) if name else res.declarations[-1]
     if res.all_ok and decl.sound and decl.statement_matches is not False:
         return True, text, ""
-    why = "; ".join(decl.errors[:2]) or ("statement changed" if decl.statement_matches is False else "") \
+    why = "; ".join(decl.errors[:2]) or decl.unsound_reason or decl.audit_error or res.audit_error \
+        or ("statement changed" if decl.statement_matches is False else "") \
         or (f"bad axioms {decl.bad_axioms}" if decl.bad_axioms else "not sound")
     return False, text, why
 
