@@ -1189,6 +1189,29 @@ partial def elabPrefix (srv : Server) (lim : Limits) (trusted : Bool) (inputCtx 
   if pst'.pos == pst.pos then return f  -- no progress: stop rather than loop
   elabPrefix srv lim trusted inputCtx pst' f
 
+/-- Trace reports on declarations, not a verdict (`check` is the judge): a traced theorem is marked complete and
+sound from its axioms alone, so a dataset can leave out proofs that rely on `sorry` or compiled code. -/
+def traceIsTheoremLike (stx : Syntax) : Bool :=
+  let k := if stx.getNumArgs > 1 then stx[1].getKind else stx.getKind
+  k == ``Lean.Parser.Command.theorem || k == ``Lean.Parser.Command.example
+    || k == ``Lean.Parser.Command.definition
+
+def traceBadAxioms : List String := ["Lean.ofReduceBool", "Lean.ofReduceNat", "Lean.trustCompiler"]
+
+def traceAudit (env : Environment) (n : Name) : CoreM (Bool × Bool × List String) := do
+  let axs ← Lean.collectAxioms n
+  let mut complete := true
+  let mut sound := true
+  let mut bad : List String := []
+  for a in arrToList axs do
+    let s := nameStr a
+    if s == "sorryAx" then complete := false
+    else if memStr s traceBadAxioms then sound := false; bad := s :: bad
+    else if (env.getModuleIdxFor? a).isNone then
+      -- declared by the traced file, not imported: only a real axiom would be collected
+      sound := false; bad := s :: bad
+  return (complete, sound, bad)
+
 partial def traceCommands (srv : Server) (lim : Limits) (trusted : Bool) (inputCtx : InputContext)
     (pst : ModuleParserState) (idx : Nat) (out : List Json) : CommandElabM (List Json) := do
   let (stx, pst', parseMsgs) := Parser.parseCommand inputCtx { env := ← getEnv, options := srv.opts } pst {}
@@ -1219,13 +1242,13 @@ partial def traceCommands (srv : Server) (lim : Limits) (trusted : Bool) (inputC
     modify fun s => { s with infoState := { enabled := false } }
     fields := ("ok", Json.bool !hasErr) :: ("messages", jsonArr (listRev mj)) :: ("ms", num ms) ::
       ("tactics", Json.arr acc.tactics) :: ("holes", num acc.holes) :: fields
-    if isTheoremLike stx && !hasErr then
+    if traceIsTheoremLike stx && !hasErr then
       let full := match name? with
         | some n => scopeNs st.scopes ++ n
         | none => Name.anonymous
       if let some (declared, _) := (if full == Name.anonymous then none else findDecl st.env full) then
         let ctx ← coreCtx srv lim
-        match ← runCore (auditConst st.env declared) ctx { env := st.env } with
+        match ← runCore (traceAudit st.env declared) ctx { env := st.env } with
         | .ok ((complete, sound, bad), _) =>
           fields := ("full_name", Json.str (nameStr full)) :: ("complete", Json.bool complete) ::
             ("sound", Json.bool (complete && sound)) :: ("bad_axioms", strListJson bad) :: fields
