@@ -342,7 +342,9 @@ def _write_report(d: Path, m: dict) -> None:
              f"- Prove (training pool): {mt['prove']['proved']}/{mt['prove']['total']} proved",
              f"- Collect: {mt['collect']['proofs']} verified proofs, {mt['collect']['examples']} (state, tactic) "
              f"examples, {mt['collect']['rejected']} rejected",
-             train_line, "",
+             train_line, *([f"- Memory: {mt['collect']['memory_pairs']} (state, tactic) pairs "
+                             f"(+{mt['collect']['memory_added']} this round), used by the evaluation after"]
+                            if "memory_pairs" in mt["collect"] else []), "",
              "| benchmark | proved (pass rate) | mean expansions to proof |", "|---|---|---|",
              f"| before | {fmt(b)} |", f"| after | {fmt(a)} |", "",
              f"Gained: {', '.join(ev['gained']) or '–'}. Lost: {', '.join(ev['lost']) or '–'}.", "",
