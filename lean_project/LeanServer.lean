@@ -1160,9 +1160,12 @@ partial def walkTrees (srv : Server) (lim : Limits) (fm : FileMap) (ts : List In
   | [] => return acc
   | t :: rest => walkTrees srv lim fm rest (← walkTrace srv lim fm none t acc)
 
-/-- Elaborate one command with the request's heartbeat limit; exceptions become an error message. -/
+/-- Elaborate one command with the request's heartbeat limit and Lean's default `autoImplicit`; exceptions
+become an error message. -/
 def elabOne (srv : Server) (lim : Limits) (cmd : Syntax) : CommandElabM (List Json) := do
-  let hbOpt := srv.opts.setNat `maxHeartbeats lim.heartbeats
+  -- traced files are written for Lean's defaults, which bind unknown lowercase names as implicits
+  let hbOpt := ((srv.opts.setNat `maxHeartbeats lim.heartbeats).setBool `autoImplicit true).setBool
+    `relaxedAutoImplicit true
   modify fun s => { s with scopes := match s.scopes with
     | [] => []
     | sc :: rest => { sc with opts := hbOpt } :: rest }

@@ -142,17 +142,20 @@ def main(argv: list[str] | None = None) -> int:
                     shutil.copy(src, d / src.name)
             summary[n] = {**s[n], "seconds": round(time.monotonic() - t1, 1), "licence": meta.get("licence"),
                           "url": meta.get("url"), "commit": meta.get("commit")}
+            (d / "corpus.json").write_text(json.dumps(summary[n], indent=1))
             print(export.table({n: s[n]}), flush=True)
             print(f"  {time.monotonic() - t1:.0f} s", flush=True)
             srv.clear()
     keys = ["files", "files_ok", "declarations", "declarations_elaborated", "tactic_proofs", "proofs_exported",
             "tactics_traced"]
-    summary["total"] = {k: sum(v[k] for v in summary.values()) for k in keys}
-    old = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() and args.only else {}
+    # every corpus traced into `out` so far (a run with --only adds to earlier ones)
+    old = {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("*/corpus.json"))}
     old.update(summary)
+    old.pop("total", None)
+    old["total"] = {k: sum(v[k] for v in old.values()) for k in keys}
     (out / "summary.json").write_text(json.dumps(old, indent=1))
     (out / "README.md").write_text(readme(old))
-    print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in summary.items()}))
+    print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in old.items()}))
     return 0
 
 

@@ -63,7 +63,7 @@ def test_best_first_client_proves_theorems(lean, tmp_path):
             assert isinstance(init, TacticState) and init.num_goals == 1 and init.goals[0].conclusion
             proofs[getattr(thm, "full_name", thm)] = best_first(dojo, init)
     assert all(proofs.values()), proofs
-    assert proofs["dj_imp"] == ["intro h", "assumption"]  # two expansions deep
+    assert len(proofs["dj_imp"]) == 2 and proofs["dj_imp"][0] == "intro h"  # two expansions deep
 
 
 def test_state_identity_and_positions():

@@ -50,6 +50,7 @@ def test_project_imports_become_a_prefix_and_unknown_ones_are_reported(tmp_path)
     (tmp_path / "B.lean").write_text("import A\nimport Nowhere.Module\ntheorem b : aa = 1 := rfl\n")
     units = {u.path.rsplit("/", 1)[-1]: u for u in load_units([tmp_path], lib_has=lambda m: m == "Std")}
     assert "def aa" in units["B.lean"].prefix and units["B.lean"].missing_imports == ["Nowhere.Module"]
+    assert units["B.lean"].deps == [str(tmp_path / "A.lean")]
     with pytest.raises(FileNotFoundError):
         load_units([tmp_path / "missing"])
 

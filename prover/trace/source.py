@@ -40,6 +40,7 @@ class TraceUnit:
     imports: list[str] = field(default_factory=list)      # library modules the server must import
     missing_imports: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)         # what normalisation changed
+    deps: list[str] = field(default_factory=list)  # input files in `prefix`, dependencies first
     # joined blocks: (first line in `code`, the block's line in its source file, the source file)
     line_map: list[tuple[int, int, str]] = field(default_factory=list)
 
@@ -110,30 +111,34 @@ class _Resolver:
 
     def __init__(self, lib_has, project: dict[str, Path], drop: set[str] = frozenset()):
         self.lib_has, self.project, self.drop = lib_has, project, drop
-        self._cache: dict[str, tuple[str, list[str], list[str]]] = {}
+        self._cache: dict[str, tuple[str, list[str], list[str], list[str]]] = {}
 
-    def resolve(self, imports: list[str], seen: frozenset[str] = frozenset()) -> tuple[str, list[str], list[str]]:
-        """(prefix text, library imports, missing imports) for these imports, dependencies first."""
-        prefix, lib, missing = [], [], []
+    def resolve(self, imports: list[str], seen: frozenset[str] = frozenset()
+                ) -> tuple[str, list[str], list[str], list[str]]:
+        """(prefix text, library imports, missing imports, input files in the prefix) for these imports,
+        dependencies first."""
+        prefix, lib, missing, deps = [], [], [], []
         for m in imports:
             if m in self.drop:
                 continue
             if m in self.project and m not in seen:
                 if m not in self._cache:
                     sub_imports, body, _ = normalise(self.project[m].read_text(errors="replace"))
-                    p, l, mi = self.resolve(sub_imports, seen | {m})
-                    self._cache[m] = (p + "\n" + body, l, mi)
-                p, l, mi = self._cache[m]
+                    p, l, mi, de = self.resolve(sub_imports, seen | {m})
+                    self._cache[m] = (p + "\n" + body, l, mi, [*de, str(self.project[m])])
+                p, l, mi, de = self._cache[m]
                 prefix.append(p)
                 lib += l
                 missing += mi
+                deps += de
             elif m in self.project:
                 continue
             elif self.lib_has(m):
                 lib.append(m)
             else:
                 missing.append(m)
-        return "\n".join(prefix), list(dict.fromkeys(lib)), list(dict.fromkeys(missing))
+        return ("\n".join(prefix), list(dict.fromkeys(lib)), list(dict.fromkeys(missing)),
+                list(dict.fromkeys(deps)))
 
 
 def _project_root(path: Path) -> Path:
@@ -174,8 +179,8 @@ def load_units(paths: list[str | Path], lib_has=lambda m: True, corpus: str = ""
         if f.suffix != ".lean":
             raise ValueError(f"{f}: expected a .lean file, a folder or a .jsonl of code blocks")
         imports, body, notes = normalise(f.read_text(errors="replace"))
-        prefix, lib, missing = resolver.resolve(imports)
-        units.append(TraceUnit(str(f), body, corpus, prefix, lib, missing, notes))
+        prefix, lib, missing, deps = resolver.resolve(imports)
+        units.append(TraceUnit(str(f), body, corpus, prefix, lib, missing, notes, deps))
     return units
 
 
@@ -199,9 +204,9 @@ def _block_units(path: Path, resolver: _Resolver, corpus: str, accumulate: bool)
         for r in kept:
             imp, body, nts = normalise(r["code"])
             if not accumulate:
-                prefix, lib, missing = resolver.resolve(imp)
+                prefix, lib, missing, deps = resolver.resolve(imp)
                 units.append(TraceUnit(f"{path}#{fname}:{r.get('line', 0)}", body, corpus, prefix, lib, missing, nts,
-                                       [(1, int(r.get("line", 1)), fname)]))
+                                       deps, [(1, int(r.get("line", 1)), fname)]))
                 continue
             imports += imp
             notes += [n for n in nts if n not in notes]
@@ -209,10 +214,10 @@ def _block_units(path: Path, resolver: _Resolver, corpus: str, accumulate: bool)
             parts.append(body)
             line += body.count("\n") + 2
         if accumulate and parts:
-            prefix, lib, missing = resolver.resolve(list(dict.fromkeys(imports)))
+            prefix, lib, missing, deps = resolver.resolve(list(dict.fromkeys(imports)))
             skipped = len(rows_) - len(kept)
             if skipped:
                 notes.append(f"{skipped} `+error` blocks skipped")
             units.append(TraceUnit(f"{path}#{fname}", "\n\n".join(parts) + "\n", corpus, prefix, lib, missing, notes,
-                                   line_map))
+                                   deps, line_map))
     return units

@@ -228,9 +228,18 @@ def trace_unit(server: Any, unit: TraceUnit, trusted: bool = False, heartbeats: 
 
 def trace_units(server: Any, units: list[TraceUnit], trusted: bool = False, heartbeats: int | None = None,
                 timeout: float = 600, progress: Callable[[TracedFile], None] | None = None) -> list[TracedFile]:
-    out = []
+    """Trace in order. A file whose prefix holds a file that timed out or crashed is not sent (it would cost the
+    same timeout and a restart again): it is reported as `dependency-failed`."""
+    out, lost = [], set()
     for u in units:
-        tf = trace_unit(server, u, trusted, heartbeats, timeout)
+        bad = [d for d in u.deps if d in lost]
+        if bad:
+            tf = TracedFile(u.path, u.corpus, u.code, "dependency-failed", notes=list(u.notes),
+                            error=f"imports {bad[0]}, which timed out or crashed")
+        else:
+            tf = trace_unit(server, u, trusted, heartbeats, timeout)
+        if tf.status in ("timeout", "crash", "dependency-failed"):
+            lost.add(u.path)
         out.append(tf)
         if progress:
             progress(tf)
