@@ -130,6 +130,8 @@ def restart_with_spare(srv: LeanServer) -> tuple[float, float]:
     assert srv.spare is not None and srv.spare.ready
     os.kill(srv.pid, signal.SIGKILL)
     t0 = time.monotonic()
+    while srv.alive:  # (a request sent before the death is noticed would be lost, as any in-flight request)
+        time.sleep(0.01)
     first_answer(srv)
     return time.monotonic() - t0, rss_mb(srv.pid)
 
