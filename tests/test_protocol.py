@@ -1,7 +1,7 @@
 """Client-side logic that needs no Lean: statement normalisation, import handling, answer parsing."""
 import pytest
 
-from prover.lean.check_file import FileError, read_source, strip_imports
+from prover.lean.check_file import FileError, lean_text, read_source, strip_imports
 from prover.lean.dojo import as_theorem, proof_text
 from prover.lean.protocol import CheckResult, normalize_statement
 from prover.lean.server import server_source
@@ -66,6 +66,11 @@ def test_header_is_read_like_lean():
         strip_imports("import Lean\rimport Std\n")
     with pytest.raises(FileError, match="unterminated"):
         strip_imports("/- open\nimport Lean\n")
+
+
+def test_only_crlf_is_normalised_as_lean_does():
+    src = 'def s := "a\r\nb\rc\u2028d"\r\n'
+    assert lean_text(src) == 'def s := "a\nb\rc\u2028d"\n'
 
 
 def test_read_source_is_byte_exact(tmp_path):

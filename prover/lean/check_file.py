@@ -1,7 +1,7 @@
 """Check a whole .lean file with the server: one result per declaration, honest about soundness.
 
 One text: Lean parses exactly the characters of the file. The file is read as bytes and decoded as strict
-UTF-8 (no newline translation); the header is found by a lexer that follows Lean's own rules (whitespace
+UTF-8 (no newline translation; only `\r\n` becomes `\n`, as Lean's own front end does); the header is found by a lexer that follows Lean's own rules (whitespace
 is space, `\\n` and `\\r\\n`; a `--` comment ends only at `\\n`; `/- -/` comments nest; `/--` and `/-!` are
 doc comments, i.e. commands, so they end the header); and the header's tokens are replaced by as many spaces
 as they have characters, so every line and column Lean reports is the file's own. Nothing after the header
@@ -144,9 +144,15 @@ def strip_imports(source: str, imports: tuple[str, ...] = ("Lean",)) -> str:
     return "".join(out)
 
 
+def lean_text(source: str) -> str:
+    """What Lean's own front end parses for a file: `Parser.mkInputContext` turns each `\r\n` into `\n`
+    (`String.crlfToLf`) and nothing else; lines and columns are unchanged."""
+    return source.replace("\r\n", "\n")
+
+
 def check_source(server, source: str, use_preludes: bool, imports: tuple[str, ...] = ("Lean",),
                  timeout: float = 600) -> CheckResult:
-    return server.check(strip_imports(source, imports), use_preludes=use_preludes, timeout=timeout)
+    return server.check(strip_imports(lean_text(source), imports), use_preludes=use_preludes, timeout=timeout)
 
 
 def read_source(path: str | Path) -> str:
