@@ -8,7 +8,8 @@ during elaboration could print there too; it cannot know KEY). The server keeps 
 
 * `start {statement}`      -> a proof state id and its goals;
 * `tactic {state, tactic}` -> a new state id and goals, `complete`, or an error; any earlier state may be used;
-* `check {code, statement?, name?}` -> per declaration: messages, complete, sound, statement unchanged;
+* `check {code, statement?, name?, trusted?}` -> per declaration: messages, complete, sound and, when not
+  sound, `unsound_reason` (see "The judge" below; `trusted` only turns the syntax filter off);
 * `add {code}`             -> trusted declarations (a prelude) added to the base environment;
 * `stats`, `clear`.
 
@@ -116,8 +117,8 @@ def runMeta {α : Type} (x : MetaM α) (s : Meta.State) : CoreM (α × Meta.Stat
   let a ← x {} ref
   return (a, ← readRef ref)
 
-def runTerm {α : Type} (x : TermElabM α) : MetaM α := do
-  let ref ← newRef ({} : Term.State)
+def runTerm {α : Type} (x : TermElabM α) (levelNames : List Name := []) : MetaM α := do
+  let ref ← newRef ({ levelNames := levelNames } : Term.State)
   x { errToSorry := false, declName? := some `_leanServer } ref
 
 /-- Per-request limits. `heartbeats` is in thousands, like Lean's `maxHeartbeats` option. -/
@@ -315,8 +316,8 @@ def parseStatement (env : Environment) (text : String) : Except String (Syntax �
   | some r => return r
   | none => throw "statement has no type"
 
-/-- Elaborate a statement to a closed proposition. -/
-def elabStatement (stx : Syntax) : MetaM Expr := runTerm do
+/-- Elaborate a statement to a closed proposition (`levelNames`: the universe variables in scope). -/
+def elabStatement (stx : Syntax) (levelNames : List Name := []) : MetaM Expr := runTerm (levelNames := levelNames) do
   let ty ← Term.elabType stx
   Term.synthesizeSyntheticMVarsNoPostponing
   let ty ← instantiateMVars ty
@@ -470,6 +471,10 @@ def scopeNs : List Scope → Name
 def scopeOpens : List Scope → List OpenDecl
   | [] => []
   | sc :: _ => sc.openDecls
+
+def scopeLevels : List Scope → List Name
+  | [] => []
+  | sc :: _ => sc.levelNames
 
 /-! ## The judge
 
@@ -734,10 +739,10 @@ end
 
 /-- Elaborate a statement in a given environment, namespace and `open`s, with the server's options. -/
 def elabIn (srv : Server) (lim : Limits) (env : Environment) (ns : Name) (opens : List OpenDecl)
-    (stx : Syntax) : IO (Except String Expr) := do
+    (lvls : List Name) (stx : Syntax) : IO (Except String Expr) := do
   let ctx ← coreCtx srv lim
   try
-    match ← runCore (runMeta (elabStatement stx) {}) { ctx with currNamespace := ns, openDecls := opens }
+    match ← runCore (runMeta (elabStatement stx lvls) {}) { ctx with currNamespace := ns, openDecls := opens }
         { env := env } with
     | .ok ((e, _), _) => return .ok e
     | .error e => return .error (← exceptionText e)
@@ -756,14 +761,14 @@ def firstShadow (base : Environment) (xs : Array Name) : Option (Name × Name) :
 
 /-- Why the statement `stx` of a declaration of type `ty` does not say what its text says, if it does not. -/
 def pinReason (srv : Server) (lim : Limits) (base replayed : Environment) (ns : Name) (opens : List OpenDecl)
-    (stx : Syntax) (ty : Expr) : IO (Option String) := do
-  match ← elabIn srv lim base ns opens stx with
+    (lvls : List Name) (stx : Syntax) (ty : Expr) : IO (Option String) := do
+  match ← elabIn srv lim base ns opens lvls stx with
   | .ok e =>
     if e == ty then return none
     return some ("its statement means something else in the file than in the pristine environment (a local \
       instance, notation, default instance, variable or shadowing name changed it)")
   | .error e0 =>
-    match ← elabIn srv lim replayed ns opens stx with
+    match ← elabIn srv lim replayed ns opens lvls stx with
     | .error e1 => return some ("its statement does not elaborate without the file's context (instances, \
         notation, variables): " ++ e0 ++ "; with the file's checked definitions: " ++ e1)
     | .ok e =>
@@ -786,6 +791,7 @@ structure CmdRec where
   refused : Option String
   ns : Name
   opens : List OpenDecl
+  levels : List Name
   env : Environment
   ms : Nat
 
@@ -909,7 +915,7 @@ def handleCheck (srv : Server) (j : Json) (trusted : Bool) (isAdd : Bool) : Comm
     let sc := (← get).scopes
     recs := { stx := cmd0, idx := idx, line := pos.line, column := pos.column, decls := infos,
               added := addedConsts envBefore env, msgs := listRev mj, hasErr := hasErr, refused := refused,
-              ns := scopeNs sc, opens := scopeOpens sc, env := env, ms := (← IO.monoMsNow) - t0 } :: recs
+              ns := scopeNs sc, opens := scopeOpens sc, levels := scopeLevels sc, env := env, ms := (← IO.monoMsNow) - t0 } :: recs
   recs := listRev recs
   let finalEnv ← getEnv
   set saved
@@ -980,7 +986,14 @@ def handleCheck (srv : Server) (j : Json) (trusted : Bool) (isAdd : Bool) : Comm
           if !full.isAnonymous then
             auditErr := some "declaration not found after elaboration"
             reason := some "declaration not found after elaboration"
-        | some (declared, ci) =>
+        | some (declared, _) =>
+          -- judge the declaration the kernel replayed, not the elaborator's copy of it
+          let ci := match replayed.find? declared with
+            | some c => c
+            | none => ConstantInfo.axiomInfo { name := declared, levelParams := [], type := mkConst ``False,
+                                               isUnsafe := false }
+          if (replayed.find? declared).isNone && (← R.isBad declared).isNone then
+            R.fail declared "was not replayed"
           if (← readRef R.holes).contains declared then complete := false
           match ← R.isBad declared with
           | some x => reason := some ("`" ++ shown ++ "` " ++ x)
@@ -1001,7 +1014,7 @@ def handleCheck (srv : Server) (j : Json) (trusted : Bool) (isAdd : Bool) : Comm
           else if reason.isNone then
             match (match d.sig with | some sg => sigStatement sg | none => none) with
             | some (stx, _) =>
-              if let some why := ← pinReason srv lim base replayed r.ns r.opens stx ci.type then
+              if let some why := ← pinReason srv lim base replayed r.ns r.opens r.levels stx ci.type then
                 reason := some why
             | none => pure ()
       if reason.isNone && !complete && !r.hasErr then reason := some "it uses `sorry`"

@@ -152,6 +152,7 @@ HONEST = {
                   "theorem onOff : Light.on ≠ Light.off := fun h => Light.noConfusion h"),
     "open in": "open Nat in\ntheorem succOne : succ 1 = 2 := rfl\nset_option maxRecDepth 2000 in\ntheorem t2 : 2 = 2 := rfl",
     "example": "example (a b : Nat) : a + b = b + a := Nat.add_comm a b",
+    "universe variable": "universe u\ntheorem myRefl {α : Sort u} (a : α) : a = a := rfl",
 }
 
 
@@ -166,3 +167,21 @@ def test_honest_proof_with_a_reference_statement_and_the_prelude(lean):
     res = lean.check("theorem fac5 : Nat.factorial 5 = 120 := by decide",
                      statement="theorem fac5 : Nat.factorial 5 = 120", name="fac5")
     assert res.all_ok and res.decl("fac5").statement_matches is True and res.decl("fac5").sound
+
+
+# ----------------------------------------------------------------------------- forged answers
+def test_an_answer_printed_by_elaborated_code_is_not_taken_for_the_judges(lean):
+    """Elaborated code can print to the server's stdout; a forged answer for this very request must not win."""
+    import json
+
+    fake = json.dumps({"id": lean._next_req + 1, "ok": True, "all_ok": True, "expected_found": True,
+                       "parse_messages": [], "declarations": [
+                           {"name": "forged", "ok": True, "complete": True, "sound": True, "messages": []}]})
+    lean_str = fake.replace("\\", "\\\\").replace('"', '\\"')
+    code = ("theorem forged : 1 = 2 := by\n  run_tac do\n"
+            '    let h ← IO.FS.Handle.mk "/dev/stdout" .write\n'
+            f'    h.putStrLn "@@LS@@ {lean_str}"\n    h.flush\n  sorry\n')
+    res = lean.check(code, trusted=True)
+    d = res.decl("forged")
+    assert d.ok, d.messages  # the printing ran
+    assert not res.all_ok and not d.sound and not d.complete
