@@ -33,13 +33,15 @@ demo: setup
 	@echo; echo "What the prover filled in ($(DEMO_OUT)/Demo.proved.lean; report: $(DEMO_OUT)/run/report.md):"
 	@diff -u $(DEMO_OUT)/Demo.lean $(DEMO_OUT)/Demo.proved.lean || true
 
-# Best-first search over the bundled miniF2F-core valid split with the bundled model plus fixed tactics, and the
-# fixed-tactic baseline in the same run. The budget finishes the 112 problems within an hour on 2 CPU cores,
-# Lean's start-up included. Rerunning resumes; PROVE_OUT=runs/other starts afresh.
+# Best-first search over the bundled miniF2F-core valid split with the bundled model, the goal-shape moves of
+# `structural` and the fixed tactics, closers tried first at each node (the model is asked only where none
+# closes it), and the fixed-tactic baseline at the same budget in the same run. The budget finishes the 112
+# problems within an hour on 2 CPU cores, Lean's start-up included. Rerunning resumes; PROVE_OUT=runs/other
+# starts afresh. Measured without the model: structural+fixed 52/112 against the hammer's 44/112.
 BENCH        ?= data/minif2f_core/valid.jsonl
 PROVE_OUT    ?= runs/prove
-PROVE_BUDGET ?= max_expansions=6,samples_per_expansion=4,wall_seconds=25
-PROVE_ARGS   ?= --gen-opt dtype=bfloat16
+PROVE_BUDGET ?= max_expansions=6,samples_per_expansion=4,wall_seconds=25,closers_first=1
+PROVE_ARGS   ?= --generator hf+structural+fixed --gen-opt dtype=bfloat16
 prove: setup
 	$(PY) -m prover prove --bench $(BENCH) --out $(PROVE_OUT) --budget $(PROVE_BUDGET) --baseline --resume $(PROVE_ARGS)
 
