@@ -103,7 +103,8 @@ class WarmSpare:
             if srv is not None:
                 srv.close()
             srv = None
-            print(f"lean: the warm spare did not start: {e}", file=sys.stderr)
+            if not self._closed:  # (closing kills a spare that is still starting)
+                print(f"lean: the warm spare did not start: {e}", file=sys.stderr)
         with self._cond:
             self._filling = self._starting = None
             if srv is not None:
