@@ -45,17 +45,6 @@ def markers(tmp_path) -> list[Path]:
             ROOT / f"sbx-{tag}"]
 
 
-@pytest.mark.xfail(strict=True, raises=Exception, reason="measured 2026-12-01: this trusted check crashed the "
-                   "embedded Lean (LeanCrash, request lost, server restarted); cause not found yet, so whether the "
-                   "config route runs IO in this build is unconfirmed")
-def test_the_config_route_runs_code_in_lean_private_memory(lean):
-    # control: the attack route is live (else the tests below would prove nothing about the sandbox)
-    res = lean.check(io_probe("mem", '_root_.IO.FS.writeFile "probe.txt" "x"', "example"), trusted=True)
-    assert res.all_ok, res
-    res = lean.check("example : 1 + 1 = 2 := by\n  simp (config := { maxSteps := 0 })\n", trusted=True)
-    assert not res.all_ok, "maxSteps := 0 must fail, or the probes cannot tell success from failure"
-
-
 @pytest.mark.parametrize("trusted", [False, True], ids=["filtered", "sandbox-only"])
 def test_elaboration_time_code_cannot_write_host_files(lean, markers, trusted):
     code = "".join(io_probe(f"w{i}", f"_root_.IO.FS.writeFile {lean_str(str(m))} \"pwned\"",
@@ -147,8 +136,6 @@ def test_a_dash_dash_slash_dash_line_starts_no_comment(lean, tmp_path):
     assert _check_file(lean, tmp_path, src.format(13)).all_ok
 
 
-@pytest.mark.xfail(strict=True, reason="Lean side: handleCheck logs messages with the server file's FileMap, "
-                   "not the checked text's (measured lines 2, 3, 4 for errors on 2, 5, 7); the Python text is exact")
 def test_message_positions_are_the_files(lean, tmp_path):
     src = ("import Lean\ntheorem p2 : 1 = 2 := rfl\n\n-- x\u2028y\x0c\ntheorem p5 : 1 = 3 := rfl\n\n"
            "theorem p7 : 1 = 4 := rfl\n")
