@@ -3,15 +3,18 @@
 Speaks the JSON-lines protocol: `start` gives a state with the goal `⊢ <statement>`; `tactic` "hang" never
 answers, "done" closes the goal, anything else adds itself to the goal text; `add` records a prelude, and
 goals show how many preludes this process has (`[k]`); `clear` and `stats` answer. FAKE_LEAN_START_S delays
-"ready" (a start-up). Exits at the end of its input, like the real server.
+"ready" (a start-up). Like the real server, the first input line is the session key that prefixes every
+answer (`@@LS@@ KEY {...}`), and it exits at the end of its input.
 """
 import json
 import os
 import sys
 import time
 
+key = sys.stdin.readline().strip()
+prefix = f"@@LS@@ {key} "
 time.sleep(float(os.environ.get("FAKE_LEAN_START_S", "0")))
-print("@@LS@@ " + json.dumps({"ready": True}), flush=True)
+print(prefix + json.dumps({"ready": True}), flush=True)
 states: list[str] = []
 preludes = 0
 for line in sys.stdin:
@@ -35,4 +38,4 @@ for line in sys.stdin:
         out.update(states_created=len(states), live_states=len(states), requests=0, heartbeats=0, uptime_ms=0)
     else:
         out = {"id": req.get("id"), "ok": False, "error": f"unknown command {cmd}"}
-    print("@@LS@@ " + json.dumps(out), flush=True)
+    print(prefix + json.dumps(out), flush=True)

@@ -52,7 +52,7 @@ def test_check_cli_json_contract(daemon_socket, tmp_path):
     by_name = {r["name"]: r for r in rows}
     assert set(by_name) == {"good", "holey", "bad"}
     for r in rows:
-        assert set(r) == {"name", "ok", "complete", "sound", "messages"}
+        assert set(r) == {"name", "ok", "complete", "sound", "messages", "unsound_reason", "audit_error"}
     assert by_name["good"]["sound"] and by_name["good"]["complete"] and by_name["good"]["ok"]
     assert not by_name["holey"]["sound"] and not by_name["bad"]["ok"]
     assert by_name["holey"]["messages"][0]["line"] == 4  # line numbers survive the stripped import

@@ -91,7 +91,11 @@ def test_host_secrets_are_not_readable(lean, tmp_path):
         outputs.append(all_text(lean.check(leak, trusted=True)))
         for out in outputs:
             assert secret_text not in out
-        assert "does not exist" in outputs[1] or "no such file" in outputs[1].lower(), outputs[1]
+        # include_str past the filter: either the sandbox hides the file, or (the judge names the checked text
+        # `<check>`, which has no directory) Lean cannot resolve the path at all; the IO probes above reach the
+        # file system and are refused there
+        assert ("does not exist" in outputs[1] or "no such file" in outputs[1].lower()
+                or "cannot compute parent directory" in outputs[1]), outputs[1]
     finally:
         secret.unlink()
 

@@ -13,6 +13,7 @@ import pytest
 
 from prover.lean import LeanPool, LeanServer
 from prover.lean.backend import Backend
+from prover.lean.sandbox import SandboxPlan
 from prover.generate.base import Candidate, GeneratorStats
 from prover.lean.spare import spare_mode
 from prover.search import BestFirstSearch, Budget
@@ -21,8 +22,9 @@ FAKE = Path(__file__).with_name("fake_lean_server.py")
 
 
 def fake_backend(tmp_path: Path, start_s: float = 0.0) -> Backend:
+    # no OS sandbox: the fake is a Python script, and the sandbox would hide the interpreter's virtualenv
     return Backend(name="fake", argv=(sys.executable, str(FAKE)), env={"FAKE_LEAN_START_S": str(start_s)},
-                   workdir=tmp_path)
+                   workdir=tmp_path, sandbox=SandboxPlan("none"))
 
 
 def make(tmp_path, start_s=0.0, **kw) -> LeanServer:
