@@ -148,7 +148,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         else:  # our own servers, kept open after the run to re-check the filled-in file
             plan = preflight(cfg)
             if not cfg.ray_address:
-                print(f"starting {cfg.workers} Lean server(s) (minutes on the embedded backend; "
+                print(f"starting {cfg.workers} Lean server(s) (about a minute on the embedded backend; "
                       "`make daemon-start` keeps one warm)...", file=sys.stderr)
             envs = None if cfg.ray_address else start_lean_servers(
                 cfg.workers, plan.preludes, cfg.imports, use_daemon=source.context is None)

@@ -460,7 +460,7 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
         make = lambda g: ray_pool.prover(g.name)  # noqa: E731
     else:
         if envs is None:
-            print(f"starting {cfg.workers} Lean server(s) (minutes on the embedded backend; "
+            print(f"starting {cfg.workers} Lean server(s) (about a minute on the embedded backend; "
                   "`make daemon-start` keeps one warm)...", file=sys.stderr)
             envs = start_lean_servers(cfg.workers, preludes, cfg.imports)
             started.extend(envs)

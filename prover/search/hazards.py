@@ -2,7 +2,7 @@
 
 Lean's runtime aborts the whole process ("INTERNAL PANIC: Nat.pow exponent is too big") when a tactic
 evaluates `a ^ b` on literals with an exponent that is not a machine-size number; `omega` does so on ground
-terms without a guard. A crash costs a Lean restart: minutes on the embedded backend. Seen on miniF2F's
+terms without a guard. A crash costs a Lean restart (about a minute on the embedded backend, unless a warm spare takes over). Seen on miniF2F's
 amc12a_2008_p15, where `simp_all` substitutes k = 2008 ^ 2 + 2 ^ 2008 into `2 ^ k`.
 """
 from __future__ import annotations

@@ -253,7 +253,7 @@ class SharedLean:
         if self._envs is None:
             from ..run.runner import start_lean_servers
 
-            print(f"starting {self.cfg.workers} Lean server(s) for the round (minutes on the embedded backend)...",
+            print(f"starting {self.cfg.workers} Lean server(s) for the round (about a minute on the embedded backend)...",
                   file=sys.stderr)
             t0 = time.monotonic()
             self._envs = start_lean_servers(self.cfg.workers, round_preludes(self.cfg), ("Lean",))
