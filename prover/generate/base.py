@@ -46,6 +46,13 @@ class GeneratorStats:
     tokens_generated: int = 0
     extra: dict = field(default_factory=dict)
 
+    def record_call(self, answers: Sequence[Sequence["Candidate"]], seconds: float) -> None:
+        """Count one `generate` call: one prompt per answer list, every candidate returned, its wall time."""
+        self.calls += 1
+        self.prompts += len(answers)
+        self.candidates += sum(len(a) for a in answers)
+        self.seconds += seconds
+
 
 @runtime_checkable
 class TacticGenerator(Protocol):

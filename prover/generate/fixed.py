@@ -71,10 +71,7 @@ class FixedGenerator:
     def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
         t0 = time.perf_counter()
         out = [list(self._cands) for _ in requests]
-        self.stats.calls += 1
-        self.stats.prompts += len(requests)
-        self.stats.candidates += len(self._cands) * len(requests)
-        self.stats.seconds += time.perf_counter() - t0
+        self.stats.record_call(out, time.perf_counter() - t0)
         return out
 
     def __repr__(self) -> str:

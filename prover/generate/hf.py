@@ -395,10 +395,7 @@ class HFGenerator:
                         result.append(dedupe_sorted(cands, limit=num_samples))
             t3 = time.perf_counter()
             s = self.stats
-            s.calls += 1
-            s.prompts += len(requests)
-            s.candidates += sum(len(c) for c in result)
-            s.seconds += t3 - t0
+            s.record_call(result, t3 - t0)
             s.tokens_generated += gen_tokens
             s.extra["generate_seconds"] = s.extra.get("generate_seconds", 0.0) + t_gen
             s.extra["score_seconds"] = s.extra.get("score_seconds", 0.0) + (t3 - t0 - t_gen)

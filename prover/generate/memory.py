@@ -258,10 +258,7 @@ class MemoryGenerator:
     def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
         t0 = time.perf_counter()
         out = [self.propose(r.goals, num_samples) for r in requests]
-        self.stats.calls += 1
-        self.stats.prompts += len(requests)
-        self.stats.candidates += sum(len(c) for c in out)
-        self.stats.seconds += time.perf_counter() - t0
+        self.stats.record_call(out, time.perf_counter() - t0)
         return out
 
     def __repr__(self) -> str:

@@ -46,10 +46,7 @@ class MixGenerator:
             for acc, cands in zip(merged, answers):
                 acc.extend(cands)
         out = [dedupe_sorted(c) for c in merged]
-        self._own.calls += 1
-        self._own.prompts += len(requests)
-        self._own.candidates += sum(len(c) for c in out)
-        self._own.seconds += time.perf_counter() - t0
+        self._own.record_call(out, time.perf_counter() - t0)
         return out
 
     def close(self) -> None:

@@ -272,12 +272,9 @@ class OpenAIGenerator:
         raw = [cands for part, _, _ in results for cands in part]
         out = [dedupe_sorted(c, num_samples) for c in raw]
         with self._lock:
-            self.stats.calls += 1
-            self.stats.prompts += len(requests)
-            self.stats.candidates += sum(len(c) for c in out)
+            self.stats.record_call(out, time.perf_counter() - t0)
             self.stats.tokens_generated += sum(t for _, t, _ in results)
             self.stats.extra["dropped_truncated"] += sum(d for _, _, d in results)
-            self.stats.seconds += time.perf_counter() - t0
         return out
 
     def __repr__(self) -> str:
