@@ -127,3 +127,12 @@ class GoalScriptGenerator:
             tactics = next((tacs for pat, tacs in self.rules if pat in main), [])
             out.append(sorted((Candidate(t, lp, 1) for t, lp in tactics), key=lambda c: -c.logprob))
         return out
+
+
+def gone(pid: int) -> bool:
+    """No such process, or a zombie (dead; a container's init may not reap it at once)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from fakes import gone
+
 from prover.lean import LeanServer
 
 pytestmark = [pytest.mark.lean, pytest.mark.slow]
@@ -27,14 +29,6 @@ def spared(prelude):
         yield srv
     finally:
         srv.close()
-
-
-def gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def test_killed_server_is_replaced_by_the_spare_at_once(spared):

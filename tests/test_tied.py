@@ -11,16 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes import gone
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def gone(pid: int) -> bool:
-    """No such process, or a zombie (dead; a container's init may not reap it at once)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def wait_gone(pid: int, seconds: float) -> bool:
