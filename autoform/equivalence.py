@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from prover.generate.fixed import FixedGenerator
-from prover.search import Budget
-from prover.search.best_first import BestFirstSearch, verify_proof
+from prover.lean.judge import verify_proof
+from prover.search import BestFirstSearch, Budget
 
 from .statement import Statement, normal_form
 

@@ -8,14 +8,14 @@
   number, check a finite fact), so this is a flag for the report and a tie-break, not a rejection.
 - Refuted: a cheap closer proves its negation (`2004 % 12 = 1`). A problem that says "show that" is true, so a
   refuted statement is a wrong one.
-States whose literals would crash Lean (`prover/search/hazards.py`) get no flag tactics at all.
+States whose literals would crash Lean (`prover/lean/hazards.py`) get no flag tactics at all.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from prover.lean.hazards import crashes_lean
 from prover.lean.protocol import LeanError, LeanInfraError
-from prover.search.hazards import crashes_lean
 
 TRIVIAL_TACTICS = ("rfl", "trivial", "decide", "simp", "omega")
 VACUOUS_TACTICS = ("exfalso; contradiction", "exfalso; omega", "exfalso; simp_all", "exfalso; grind")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from fakes import ScriptedGenerator, ToyEnv
-from prover.search import BestFirstSearch, Budget, SearchTree, Status, proof_text
+from prover.lean.judge import proof_text
+from prover.search import BestFirstSearch, Budget, SearchTree, Status
 
 
 def test_status_propagates_proved_to_the_root_and_proof_is_extracted():
@@ -126,7 +127,7 @@ def test_budget_parse():
 
 
 def test_states_that_would_crash_lean_are_recognised():
-    from prover.search.hazards import crashes_lean
+    from prover.lean.hazards import crashes_lean
 
     assert crashes_lean(["⊢ ((4032064 + 2 ^ 2008) ^ 2 + 2 ^ (4032064 + 2 ^ 2008)) % 10 = 6"])
     assert crashes_lean(["x : Nat\n⊢ 3 ^ (2 ^ 40) = x"])

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
 
+from .judge import proof_text, verify_proof
 from .protocol import LeanCrash, LeanError as _ServerError, LeanTimeout, ProofState, normalize_statement
 
 
@@ -248,12 +249,6 @@ def as_theorem(statement: str, name: str = "dojo_theorem") -> str:
     return f"theorem {name} : {st}"
 
 
-def proof_text(statement: str, tactics: tuple[str, ...] | list[str]) -> str:
-    """`theorem ... := by` followed by the tactics, each indented on its own lines."""
-    body = "\n".join("  " + line for t in tactics for line in t.splitlines())
-    return f"{as_theorem(statement)} := by\n{body}\n"
-
-
 _GIVE_UP = re.compile(r"(?<![\w.])(sorry|admit)(?![\w.])")
 
 
@@ -394,17 +389,15 @@ class Dojo:
         if not new.complete:
             return TacticState(new.pp, new.id, message)
         # The goals are closed; count it only if the whole proof text passes the kernel from scratch.
-        text = self.proof_text(new)
         try:
-            check = self.server.check(text, statement=self.statement, timeout=self.timeout)
+            ok, _, why = verify_proof(self.server, self.statement, self.server.tactics_of(new.id),
+                                      timeout=self.timeout)
         except LeanTimeout as e:
             raise DojoTacticTimeoutError(f"the kernel re-check ran past {self.timeout} s") from e
-        except LeanCrash as e:
+        except (LeanCrash, OSError) as e:  # OSError: the daemon connection broke
             raise DojoCrashError(str(e)) from e
-        decl = check.declarations[-1] if check.declarations else None
-        if check.all_ok and decl is not None and decl.sound:
+        if ok:
             return ProofFinished(new.id, message)
-        why = "; ".join(decl.errors) if decl else "no declaration checked"
         return LeanError(f"goals closed but the proof text failed the kernel re-check: {why}")
 
     def proof_text(self, state: ProofState | TacticState | int) -> str:

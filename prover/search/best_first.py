@@ -5,9 +5,9 @@ With `Budget.closers_first`, every node first gets the closing tactics `CLOSERS`
 when one closes the node's main goal without leaving new goals, the node is done and the generator is not
 called for it (a model's seconds are spent only where a closer is not enough).
 
-A proof found in the tree is only a claim. `verify_proof` rebuilds the theorem text from the statement and
-the tactic script and has Lean elaborate it from scratch and audit it (kernel, no sorry, no escape-hatch
-axiom, statement unchanged); only then does the search report "proved".
+A proof found in the tree is only a claim: the judge (`prover.lean.judge.verify_proof`) rebuilds the theorem
+text and has Lean elaborate it from scratch and audit it; only then does the search report "proved". This
+module is search policy only: which state to expand, what to ask the generator, when to stop.
 
 Wall budget: the loop stops starting work at `wall_seconds`, and no Lean call of the search may run past the
 hard deadline `2 * wall_seconds` (each call's timeout is cut to what is left; a hung tactic is then killed by
@@ -17,15 +17,15 @@ not lost to the clock.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..generate.base import GoalRequest, TacticGenerator
-from ..lean.protocol import CheckResult, LeanError, ProofState, TacticResult, normalize_statement
+from ..lean.hazards import crashes_lean
+from ..lean.judge import resolve_suggestions, verify_proof
+from ..lean.protocol import CheckResult, LeanError, ProofState, TacticResult
 from .budget import Budget
-from .hazards import crashes_lean
 from .tree import SearchTree, Status
 
 
@@ -42,8 +42,6 @@ class ProofEnv(Protocol):
 
 # Most useful first (what closed the valid split's theorems: omega, grind, decide, simp_all, simp).
 CLOSERS: tuple[str, ...] = ("omega", "grind", "decide", "simp_all", "simp", "rfl")
-SEARCH_TACTICS = ("exact?", "apply?")  # print "Try this: <tactic>"; the proof keeps the suggestion instead
-_TRY_THIS = re.compile(r"Try this:\s*(?:\[apply\]\s*)?(.+)", re.S)
 
 
 @dataclass
@@ -68,74 +66,6 @@ class SearchResult:
     rejected: list[dict] = field(default_factory=list)  # proofs found in the tree that Lean's re-check refused
     proof_sources: list[str] = field(default_factory=list)  # which generator proposed each proof step
     closed_by_closer: int = 0  # nodes a closer finished before the generator was asked (closers_first)
-
-
-def theorem_name(statement: str) -> str | None:
-    """The declared name of `theorem name ...`, or None for a bare proposition."""
-    toks = normalize_statement(statement).split()
-    if len(toks) >= 2 and toks[0] in ("theorem", "lemma", "example"):
-        return None if toks[0] == "example" else toks[1]
-    return None
-
-
-def proof_text(statement: str, tactics: list[str]) -> str:
-    """`statement := by` followed by the tactics, each on its own lines, indented two spaces."""
-    head = normalize_statement(statement)
-    lines = ["  " + line for tac in tactics for line in tac.strip("\n").split("\n")]
-    return head + " := by\n" + "\n".join(lines) + "\n"
-
-
-def verify_proof(env: ProofEnv, statement: str, tactics: list[str], timeout: float = 120.0) -> tuple[bool, str, str]:
-    """(sound, text, why-not): Lean elaborates the whole text from scratch and audits the theorem.
-    A crash or timeout of Lean (`LeanInfraError`) propagates: it is no verdict on the proof."""
-    text = proof_text(statement, tactics)
-    name = theorem_name(statement)
-    try:
-        res = env.check(text, statement=statement, name=name, timeout=timeout)
-    except LeanError as e:
-        return False, text, f"check failed: {e}"
-    if not res.declarations:
-        return False, text, "check returned no declaration"
-    decl = res.decl(name) if name else res.declarations[-1]
-    if res.all_ok and decl.sound and decl.statement_matches is not False:
-        return True, text, ""
-    why = "; ".join(decl.errors[:2]) or decl.unsound_reason or decl.audit_error or res.audit_error \
-        or ("statement changed" if decl.statement_matches is False else "") \
-        or (f"bad axioms {decl.bad_axioms}" if decl.bad_axioms else "not sound")
-    return False, text, why
-
-
-def suggestions(res: CheckResult, name: str | None) -> list[tuple[int, int, str]]:
-    """(line, column, suggested tactic) of every "Try this:" message of a check, in source order."""
-    out: list[tuple[int, int, str]] = []
-    decls = [res.decl(name)] if name else list(res.declarations[-1:])
-    for d in decls:
-        for m in d.messages:
-            hit = _TRY_THIS.search(m.text) if m.severity != "error" else None
-            if hit:
-                out.append((m.line, m.column, hit.group(1).strip().split("\n")[0].strip()))
-    return sorted(out)
-
-
-def resolve_suggestions(env: ProofEnv, statement: str, tactics: list[str], timeout: float = 120.0) -> list[str]:
-    """`tactics` with every `exact?`/`apply?` step replaced by the tactic Lean suggests for it, when the check
-    of the whole text gives one suggestion per such step (matched in source order); unchanged otherwise (the
-    caller re-verifies whatever comes back)."""
-    where = [i for i, t in enumerate(tactics) if t.strip() in SEARCH_TACTICS]
-    if not where:
-        return tactics
-    try:
-        res = env.check(proof_text(statement, tactics), statement=statement, name=theorem_name(statement),
-                        timeout=timeout)
-        found = suggestions(res, theorem_name(statement))
-    except (LeanError, KeyError):
-        return tactics
-    if len(found) != len(where):
-        return tactics
-    out = list(tactics)
-    for i, (_, _, tac) in zip(where, found):
-        out[i] = tac
-    return out
 
 
 class BestFirstSearch:
@@ -220,7 +150,7 @@ class BestFirstSearch:
                     if out.state is None or tuple(out.state.goals) == node.goals:
                         continue  # an error, or no progress
                     if crashes_lean(out.state.goals):
-                        res.hazards += 1  # expanding it would crash Lean (see hazards.py): a dead end
+                        res.hazards += 1  # expanding it would crash Lean (see prover/lean/hazards.py): a dead end
                         continue
                     tree.add_edge(node, cand.tactic, tuple(out.state.goals), out.state.id, cand.logprob,
                                   cand.source)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..generate.prompt import format_example
+from ..lean.judge import theorem_name, verify_proof
 from ..lean.protocol import LeanError, LeanInfraError, normalize_statement
 from ..run.bench import Problem
 from ..run.results import TheoremResult
-from ..search.best_first import theorem_name, verify_proof
 
 
 def split_tactics(proof: str) -> list[str]:
