@@ -116,11 +116,11 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
 
                 env = open_server(preludes=preludes)
             if sampler is None:
-                from prover.run.runner import _share_cpu_with_lean
+                from prover.run.local import share_cpu_with_lean
 
                 from .sampler import build_sampler
 
-                _share_cpu_with_lean(1)  # torch on every core fights Lean (and anything else) for them
+                share_cpu_with_lean(1)  # torch on every core fights Lean (and anything else) for them
                 from prover.progress import quiet_library_bars
 
                 quiet_library_bars()
@@ -150,7 +150,7 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
 
 
 def _lean_version() -> str | None:
-    from prover.run.runner import _lean_version as version
+    from prover.lean.backend import lean_version as version
 
     return version()
 

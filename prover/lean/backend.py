@@ -23,9 +23,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..paths import ROOT, cache_root
 from .sandbox import SandboxPlan, plan_sandbox
 
-ROOT = Path(__file__).resolve().parents[2]
 LEAN_PROJECT = ROOT / "lean_project"
 SERVER_SOURCE = LEAN_PROJECT / "LeanServer.lean"
 SANDBOX_VERSION = 1  # what scripts/setup_lean.py stamps an install made with the current sandbox patches
@@ -36,11 +36,6 @@ _PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "ELAN_HOME", "E
 
 class BackendError(RuntimeError):
     """No usable Lean: says what is missing and how to install it."""
-
-
-def cache_root() -> Path:
-    base = os.environ.get("PROVER_CACHE")
-    return Path(base) if base else ROOT / ".cache"
 
 
 @dataclass(frozen=True)
@@ -165,3 +160,13 @@ def find_backend(name: str | None = None) -> Backend:
         if shutil.which("lean"):
             return native_backend()
         raise
+
+
+def lean_version() -> str:
+    """What a run's manifest records about Lean: the backend, and the toolchain for the embedded one."""
+    try:
+        backend = find_backend().name
+    except (BackendError, OSError, subprocess.SubprocessError):  # no usable Lean: record what we can
+        backend = "unknown"
+    toolchain = (LEAN_PROJECT / "lean-toolchain").read_text().strip()
+    return f"{backend} backend, {toolchain}" if backend == "embedded" else f"{backend} backend"

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from ..search import Budget
 from .bench import Problem
+from .local import LocalProver, build_generator, crashed_result, start_lean_servers
 from .results import TheoremResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +32,6 @@ class ProverActor:
 
     def __init__(self, budget: dict, workers: int, preludes: list[str], imports: tuple[str, ...],
                  model: str | None, gen_options: dict, env_factory: str | None, generator_factory: str | None):
-        from .runner import start_lean_servers
-
         self.budget = Budget(**budget)
         self.model, self.gen_options, self.generator_factory = model, gen_options, generator_factory
         if env_factory:
@@ -42,8 +41,6 @@ class ProverActor:
         self.provers: dict[str, Any] = {}
 
     def _prover(self, spec: str):
-        from .runner import LocalProver, build_generator
-
         if spec not in self.provers:
             gen = _load(self.generator_factory)(spec) if self.generator_factory else \
                 build_generator(spec, self.model, self.gen_options if spec != "fixed" else {})
@@ -112,8 +109,6 @@ class RayProver:
             try:
                 yield TheoremResult.from_dict(ray.get(ready[0]))
             except ray.exceptions.RayError as e:  # the actor died: record the theorem, keep going
-                from .runner import crashed_result
-
                 yield crashed_result(p, self.spec, e)
 
     def close(self) -> None:

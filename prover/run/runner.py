@@ -15,21 +15,21 @@ command's exit code.
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 from ..generate.base import TacticGenerator
-from ..outcome import Outcome, outcome_of_exception
-from ..search import BestFirstSearch, Budget, ProofEnv
+from ..outcome import Outcome
+from ..search import Budget, ProofEnv
+from ..lean.backend import lean_version as _lean_version
 from .bench import Problem, load_bench
+from .local import (LocalProver, build_generator, close_envs, crashed_result, prove_problem, share_cpu_with_lean,
+                    start_lean_servers)
 from .manifest import build_manifest, data_info, read_manifest, write_manifest
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
 
-ROOT = Path(__file__).resolve().parents[2]
 BASELINE_GENERATOR = "fixed"
 
 
@@ -69,122 +69,6 @@ class RunConfig:
         return [beside] if beside.is_file() else []
 
 
-# ---------------------------------------------------------------------------------------------- one theorem
-def prove_problem(env: ProofEnv, generator: TacticGenerator, problem: Problem, budget: Budget) -> TheoremResult:
-    """Search one theorem; the result row of `results.jsonl`."""
-    restarts_before = getattr(env, "restarts", 0)
-    res = BestFirstSearch(env, generator, budget).search(problem.statement, problem.name)
-    extra: dict[str, Any] = {"stop_reason": res.stop_reason, "slowest_tactic": res.slowest_tactic}
-    if res.rejected:
-        extra["rejected_proofs"] = res.rejected
-    if res.hazards:
-        extra["hazard_states"] = res.hazards
-    if getattr(res, "lost_tactics", 0):
-        extra["lean_lost_tactics"] = res.lost_tactics
-    if res.proof_sources:
-        extra["proof_sources"] = res.proof_sources
-    if res.closed_by_closer:
-        extra["closed_by_closer"] = res.closed_by_closer
-    restarts = getattr(env, "restarts", 0) - restarts_before
-    if isinstance(restarts, int) and restarts > 0:
-        extra["lean_restarts"] = restarts
-    return TheoremResult(
-        name=problem.name, category=problem.category, status=res.status,
-        proof="\n".join(res.proof) if res.proof else None, proof_text=res.proof_text, verified=res.verified,
-        generator=generator.name, expansions=res.expansions, expansions_to_proof=res.expansions_to_proof,
-        tactic_calls=res.tactic_calls, nodes=res.nodes, lean_seconds=round(res.lean_seconds, 3),
-        model_seconds=round(res.model_seconds, 3), wall_seconds=round(res.wall_seconds, 3),
-        seconds_to_proof=None if res.seconds_to_proof is None else round(res.seconds_to_proof, 3),
-        error=res.error, extra=extra)
-
-
-def crashed_result(problem: Problem, generator: str, err: BaseException) -> TheoremResult:
-    """A theorem whose search raised (Lean crashed or hung, the model server failed, a bug): a machinery
-    outcome, never a verdict; the run goes on and `--resume` retries it."""
-    return TheoremResult(name=problem.name, category=problem.category, status=outcome_of_exception(err).value,
-                         generator=generator, error=f"{type(err).__name__}: {err}")
-
-
-# --------------------------------------------------------------------------------------- local execution
-class LocalProver:
-    """Searches theorems on this machine: one thread per Lean server, one shared generator.
-
-    With several workers the generator is wrapped in a BatchingGenerator, so concurrent searches' requests
-    reach the model as one batch.
-    """
-
-    def __init__(self, envs: Sequence[ProofEnv], generator: TacticGenerator, budget: Budget):
-        if not envs:
-            raise ValueError("LocalProver needs at least one Lean server")
-        self.envs, self.budget = list(envs), budget
-        self.generator = generator
-        self._batcher = None
-        if len(self.envs) > 1:
-            from ..generate.batching import BatchingGenerator
-
-            self.generator = self._batcher = BatchingGenerator(generator, max_batch=4 * len(self.envs))
-        self._free: list[ProofEnv] = list(self.envs)
-        self._cv = threading.Condition()
-
-    def _borrow(self) -> ProofEnv:
-        with self._cv:
-            while not self._free:
-                self._cv.wait()
-            return self._free.pop()
-
-    def _give_back(self, env: ProofEnv) -> None:
-        clear = getattr(env, "clear", None)
-        if clear is not None:
-            try:
-                clear()
-            except Exception:  # a failed clear costs memory only; a broken server restarts on its next request
-                pass
-        with self._cv:
-            self._free.append(env)
-            self._cv.notify()
-
-    def prove(self, problem: Problem) -> TheoremResult:
-        env = self._borrow()
-        try:
-            return prove_problem(env, self.generator, problem, self.budget)
-        except Exception as e:  # noqa: BLE001 - one theorem's crash must not end the run
-            return crashed_result(problem, self.generator.name, e)
-        finally:
-            self._give_back(env)
-
-    def prove_all(self, problems: Iterable[Problem]) -> Iterable[TheoremResult]:
-        """Results in completion order."""
-        with ThreadPoolExecutor(len(self.envs)) as ex:
-            futures = [ex.submit(self.prove, p) for p in problems]
-            for fut in as_completed(futures):
-                yield fut.result()
-
-    def close(self) -> None:
-        if self._batcher is not None:
-            self._batcher.close()  # stops its thread; the wrapped generator stays usable
-
-
-def start_lean_servers(n: int, preludes: Sequence[str], imports: tuple[str, ...],
-                       use_daemon: bool = True) -> list[Any]:
-    """n warm servers: a running daemon with the same preludes serves when n == 1 (and `use_daemon`), else
-    a local pool. Local servers keep a warm spare when memory allows (`PROVER_LEAN_SPARE`, see
-    prover/lean/spare.py), so a hung tactic costs a swap, not a start-up."""
-    from ..lean import LeanPool, open_server
-
-    if n == 1:
-        return [open_server(preludes=list(preludes), imports=imports, request_timeout=300, spare=None,
-                            use_daemon=use_daemon)]
-    pool = LeanPool(n, preludes=list(preludes), imports=imports, request_timeout=300)
-    pool.start()
-    return pool.servers
-
-
-def build_generator(spec: str, model: str | None, options: dict[str, Any]) -> TacticGenerator:
-    from ..generate.factory import build_generator as build
-
-    return build(spec, model=model, options=options)
-
-
 # ------------------------------------------------------------------------------------------- the run
 def _progress(total: int, initial_proved: int, enabled: bool, desc: str):
     from ..progress import progress_bar
@@ -207,17 +91,6 @@ def _check_resume(out: Path, manifest: dict, resume: bool, compare_model: bool =
         if get(old) != get(manifest):
             raise RunError(f"--resume: the {key} differs from the run in {out} ({get(old)!r} != {get(manifest)!r}); "
                            "use another --out for a different configuration")
-
-
-def _lean_version() -> str:
-    try:
-        from ..lean import find_backend
-
-        backend = find_backend().name
-    except Exception:  # noqa: BLE001 - the manifest records what it can
-        backend = "unknown"
-    toolchain = (ROOT / "lean_project" / "lean-toolchain").read_text().strip()
-    return f"{backend} backend, {toolchain}" if backend == "embedded" else f"{backend} backend"
 
 
 def run_one_pass(cfg: RunConfig, out: Path, generator_spec: str, problems: list[Problem],
@@ -439,7 +312,7 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
     out = Path(cfg.out)
 
     if "hf" in cfg.generator.split("+") and generator is None:
-        _share_cpu_with_lean(cfg.workers if not cfg.ray_address else 0)
+        share_cpu_with_lean(cfg.workers if not cfg.ray_address else 0)
     # The model loads here, after every input was checked and before paying for Lean's start-up.
     if generator is None:
         from ..progress import quiet_library_bars
@@ -493,23 +366,6 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
     return {"rows": rows, "baseline_rows": base_rows, "report": report, "out": out}
 
 
-def _share_cpu_with_lean(lean_processes: int) -> None:
-    """On a CPU, leave one core per Lean server: torch's default of all cores fights Lean for them, and on
-    2 cores one generation took 38-86 s with 2 threads against 7.6 s with 1 (scripts/bench_generate.py)."""
-    import os
-
-    import torch
-
-    if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) - lean_processes))
-
-
-def close_envs(envs: Sequence[Any]) -> None:
-    for e in envs:
-        close = getattr(e, "close", None)
-        if close:
-            close()
-
-
 __all__ = ["RunConfig", "RunError", "LocalProver", "Plan", "preflight", "exit_status", "prove_problem", "run",
-           "write_proofs_file", "load_bench"]
+           "write_proofs_file", "load_bench", "start_lean_servers", "build_generator", "close_envs",
+           "crashed_result"]

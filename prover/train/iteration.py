@@ -251,7 +251,7 @@ class SharedLean:
 
     def envs(self) -> list[Any]:
         if self._envs is None:
-            from ..run.runner import start_lean_servers
+            from ..run.local import start_lean_servers
 
             print(f"starting {self.cfg.workers} Lean server(s) for the round (about a minute on the embedded backend)...",
                   file=sys.stderr)
@@ -263,7 +263,7 @@ class SharedLean:
 
     def close(self) -> None:
         if self._own and self._envs:
-            from ..run.runner import close_envs
+            from ..run.local import close_envs
 
             close_envs(self._envs)
         if self._own:
