@@ -6,12 +6,13 @@ same name or the same informal text are left out, so running on the bundled vali
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from prover.io import read_jsonl
 
 from .statement import StatementError, one_line, parse_statement
 
@@ -35,10 +36,7 @@ def load_examples(paths: Sequence[Path] = DEFAULT_SOURCES) -> list[Example]:
     so are open research problems, which have no settled formal statement to imitate)."""
     out: list[Example] = []
     for path in paths:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            row = json.loads(line)
+        for _, row in read_jsonl(path):
             informal, core = row.get("informal_statement"), row.get("core_statement")
             if not (isinstance(informal, str) and informal.strip() and isinstance(core, str)):
                 continue

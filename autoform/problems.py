@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prover.run.bench import jsonl_rows
+from prover.io import read_jsonl
 
 TEXT_FIELDS = ("informal_statement", "informal", "problem", "text", "nl_statement")
 REFERENCE_FIELDS = ("core_statement", "formal_statement", "statement")
@@ -67,7 +67,7 @@ def _read_paragraphs(path: Path) -> list[InformalProblem]:
 def _read_jsonl(path: Path) -> list[InformalProblem]:
     out: list[InformalProblem] = []
     seen: set[str] = set()
-    for i, row in jsonl_rows(path, InputError):
+    for i, row in read_jsonl(path, InputError):
         text = next((row[k] for k in TEXT_FIELDS if isinstance(row.get(k), str) and row[k].strip()), None)
         if text is None:
             raise InputError(f"{path}:{i}: no informal statement (one of {', '.join(TEXT_FIELDS)})")

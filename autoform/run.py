@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
@@ -17,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from prover.io import JsonlAppender, read_jsonl_rows
 from prover.run.manifest import build_manifest, read_manifest, sha256_file, write_manifest
-from prover.run.results import _drop_partial_tail
 
 from .pipeline import FormalizeConfig, Formalizer
 from .problems import InformalProblem, read_problems
@@ -50,16 +49,8 @@ class RunConfig:
 
 
 def read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _append(f, rows: Sequence[dict]) -> None:
-    for r in rows:
-        f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    f.flush()
-    os.fsync(f.fileno())
+    """The rows of `formalized.jsonl` ([] before the first batch); a line cut short by a kill is skipped."""
+    return read_jsonl_rows(path, RunError, partial_tail_ok=True)
 
 
 def _input_identity(spec: str) -> dict:
@@ -91,7 +82,6 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
                 raise RunError(f"cannot resume {out}: {', '.join(changed)} changed since it started "
                                "(use another --out)")
     out.mkdir(parents=True, exist_ok=True)
-    _drop_partial_tail(rows_path)
     done = {r["name"] for r in read_rows(rows_path)}
     todo = [p for p in problems if p.name not in done]
 
@@ -171,10 +161,10 @@ def _loop(formalizer: Formalizer, todo: list[InformalProblem], rows_path: Path, 
     bar = progress_bar(total=len(todo) + already, initial=already, desc="formalize", unit="problem",
                        disable=not cfg.progress, file=sys.stderr, dynamic_ncols=True)
     ok = typed = 0
-    with open(rows_path, "a", encoding="utf-8") as f:
+    with JsonlAppender(rows_path) as f:  # drops a line cut short by a kill before appending
         for start in range(0, len(todo), max(1, cfg.batch)):
             rows = formalizer.formalize(todo[start:start + cfg.batch])
-            _append(f, rows)
+            f.append(*rows)
             typed += sum(r["status"] == "formalized" for r in rows)
             ok += sum(bool((r.get("reference_equivalence") or {}).get("proven")) for r in rows)
             bar.set_postfix(typechecked=typed, equivalent=ok)

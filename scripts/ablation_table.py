@@ -9,17 +9,20 @@ expansions to proof, and which generator proposed the proof steps (the `proof_so
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prover.io import read_jsonl_rows  # noqa: E402
 
 
 def load(run: Path) -> dict[str, dict]:
     f = run / "results.jsonl"
     if not f.is_file():
         raise SystemExit(f"error: no results.jsonl in {run}")
-    return {d["name"]: d for d in (json.loads(x) for x in f.read_text().splitlines() if x.strip())}
+    return {d["name"]: d for d in read_jsonl_rows(f, skip_bad=True, partial_tail_ok=True)}  # later rows win
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,6 @@ Mathlib, instance binders as `inst✝ : ...`), which is fine for a throughput fi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -26,6 +25,7 @@ import torch  # noqa: E402
 
 from prover.generate import GoalRequest  # noqa: E402
 from prover.generate.hf import HFGenerator  # noqa: E402
+from prover.io import read_jsonl_rows  # noqa: E402
 
 OPEN, CLOSE = "({[⦃", ")}]⦄"
 TACTIC_WORDS = {
@@ -97,7 +97,7 @@ def main() -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    rows = [json.loads(x) for x in Path(args.data).read_text().splitlines() if x.strip()][:args.theorems]
+    rows = read_jsonl_rows(args.data)[:args.theorems]
     reqs = [GoalRequest((crude_goal(r["core_statement"]),), theorem=r["name"]) for r in rows]
     print(f"{len(reqs)} theorems, {args.samples} samples each; torch threads {torch.get_num_threads()}")
     print("example goal:\n" + reqs[0].goals[0] + "\n")

@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from prover.io import read_jsonl_rows  # noqa: E402
 from prover.lean import LeanServer  # noqa: E402
 from prover.lean.server import rss_mb  # noqa: E402
 
@@ -165,7 +166,7 @@ def main() -> int:
     ap.add_argument("--no-spare", action="store_true", help="one Lean process at a time: skip the spare figures")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
-    rows = [json.loads(x) for x in (ROOT / "data/minif2f_core/valid.jsonl").read_text().splitlines() if x.strip()]
+    rows = read_jsonl_rows(ROOT / "data/minif2f_core/valid.jsonl")
     rows = rows[: args.problems]
     fig: dict[str, object] = {}
 

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from prover.io import read_jsonl_rows  # noqa: E402
 from prover.progress import progress_bar  # noqa: E402
 
 from prover.lean import LeanError, LeanInfraError, open_server  # noqa: E402
@@ -23,7 +23,7 @@ def main() -> int:
     ap.add_argument("bench", type=Path)
     ap.add_argument("--field", default="core_statement")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in args.bench.read_text().splitlines() if line.strip()]
+    rows = read_jsonl_rows(args.bench)
     server = open_server(preludes=[PRELUDE.read_text()])
     failed = []
     for row in progress_bar(rows, desc="statements", unit="stmt"):

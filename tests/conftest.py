@@ -3,7 +3,6 @@ Lean: the embedded backend takes minutes to start, so tests never start their ow
 what they test."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,9 @@ def prelude() -> str:
 
 @pytest.fixture(scope="session")
 def valid_rows() -> list[dict]:
-    return [json.loads(line) for line in (DATA / "valid.jsonl").read_text().splitlines() if line.strip()]
+    from prover.io import read_jsonl_rows
+
+    return read_jsonl_rows(DATA / "valid.jsonl")
 
 
 _SHARED: dict = {}

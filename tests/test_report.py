@@ -99,12 +99,13 @@ def test_truncated_last_line_is_skipped_and_dropped_on_resume(tmp_path, rows):
     assert list(read_results(path)) == [r.name for r in rows[:6]]
 
 
-def test_bad_middle_line_warns(tmp_path, rows):
+def test_bad_middle_line_warns(tmp_path, rows, caplog):
     path = tmp_path / "results.jsonl"
     path.write_text(rows[0].to_json() + "\n{not json\n" + rows[1].to_json() + "\n")
-    with pytest.warns(UserWarning):
+    with caplog.at_level("WARNING"):
         names = [r.name for r in iter_results(path)]
     assert names == [rows[0].name, rows[1].name]
+    assert f"{path}:2: not valid JSON" in caplog.text  # the warning names the file and line
 
 
 def test_finished_names(tmp_path, rows):

@@ -122,4 +122,4 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
     assert main(["trace", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "not JSON" in capsys.readouterr().err
+    assert "bad.jsonl:1: not valid JSON" in capsys.readouterr().err

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..io import read_jsonl, write_jsonl
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
 from .goals import IDENT, Goal, parse_goal
 
@@ -149,16 +150,14 @@ def load_pairs(path: str | Path) -> list[Pair]:
     if not path.is_file():
         raise MemoryError_(f"memory file not found: {path}")
     out: list[Pair] = []
-    text = path.read_text()
     try:
         if path.suffix == ".json":
-            data = json.loads(text)
+            data = json.loads(path.read_text())
             for obj in (data if isinstance(data, list) else [data]):
                 out += _pairs_from_obj(obj, path.name)
         else:
-            for i, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    out += _pairs_from_obj(json.loads(line), path.name)
+            for _, row in read_jsonl(path, MemoryError_):
+                out += _pairs_from_obj(row, path.name)
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
         raise MemoryError_(f"{path}: not a memory file ({type(e).__name__}: {e})") from None
     return [p for p in out if p.state.strip() and p.tactic.strip() and "sorry" not in p.tactic]
@@ -211,14 +210,7 @@ class MemoryGenerator:
 
     def save(self, path: str | Path) -> None:
         """The pairs as JSONL (`{"state_before", "tactic", "source"}`), which `load_pairs` reads back."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with tmp.open("w") as f:
-            for p in self.pairs:
-                f.write(json.dumps({"state_before": p.state, "tactic": p.tactic, "source": p.source},
-                                   ensure_ascii=False) + "\n")
-        tmp.replace(path)
+        write_jsonl(path, ({"state_before": p.state, "tactic": p.tactic, "source": p.source} for p in self.pairs))
 
     def _idf(self, t: str) -> float:
         return math.log((1 + len(self.pairs)) / (1 + self._df.get(t, 0))) + 1.0

@@ -20,12 +20,12 @@ What differs from LeanDojo, and why:
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
 
+from ..io import read_jsonl
 from .judge import proof_text, verify_proof
 from .protocol import LeanCrash, LeanError as _ServerError, LeanTimeout, ProofState, normalize_statement
 
@@ -120,10 +120,7 @@ class Theorem:
 
 
 def _statement_from_jsonl(path: Path, name: str) -> str:
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    for _, row in read_jsonl(path, DojoInitError):
         if row.get("name") == name or row.get("full_name") == name:
             st = row.get("core_statement") or row.get("statement") or row.get("formal_statement")
             if not st:

@@ -217,9 +217,9 @@ class LeanServer:
         wd.mkdir(parents=True, exist_ok=True)
         path = wd / f"LeanServer-{digest}.lean"
         if not path.exists() or path.read_text() != src:
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(src)
-            tmp.replace(path)
+            from ..io import atomic_write_text  # (imported here: a shared module, kept off the import block)
+
+            atomic_write_text(path, src)
         return path
 
     def _spawn(self) -> None:

@@ -1,10 +1,10 @@
 """Benchmark files: JSONL rows with a theorem `name` and its statement, read with errors that name the line."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+
+from ..io import read_jsonl
 
 STATEMENT_FIELDS = ("core_statement", "statement", "formal_statement")
 
@@ -21,20 +21,6 @@ class Problem:
     preludes: tuple[str, ...] = ()  # names of prelude definitions the statement uses (see data/*/prelude.lean)
 
 
-def jsonl_rows(path: Path, error: type[ValueError] = BenchError) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line; `error` names the file and line of a bad one."""
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise error(f"{path}:{i}: not valid JSON ({e.msg})") from None
-        if not isinstance(row, dict):
-            raise error(f"{path}:{i}: a row must be a JSON object")
-        yield i, row
-
-
 def load_bench(path: str | Path, field: str | None = None) -> list[Problem]:
     """Rows need `name` and a statement (`core_statement`, `statement` or `formal_statement`, or `field`).
     A row whose statement field is present but null (nothing was formalized) is skipped."""
@@ -42,7 +28,7 @@ def load_bench(path: str | Path, field: str | None = None) -> list[Problem]:
     if not path.is_file():
         raise BenchError(f"benchmark file not found: {path}")
     problems, seen = [], set()
-    for i, row in jsonl_rows(path):
+    for i, row in read_jsonl(path, BenchError):
         if not isinstance(row.get("name"), str) or not row["name"]:
             raise BenchError(f"{path}:{i}: a row needs a non-empty string `name`")
         keys = (field,) if field else STATEMENT_FIELDS

@@ -212,13 +212,9 @@ def build_manifest(*, bench_path: str | os.PathLike, budget: dict, generator: st
 
 def write_manifest(run_dir: str | os.PathLike, manifest: dict) -> Path:
     """Write `run_dir/manifest.json` (atomically: a half-written manifest never replaces a good one)."""
-    d = Path(run_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / MANIFEST_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    from ..io import atomic_write_json
+
+    return atomic_write_json(Path(run_dir) / MANIFEST_NAME, manifest)
 
 
 def read_manifest(run_dir: str | os.PathLike) -> dict | None:

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..io import atomic_write_text
 from ..outcome import MACHINERY
 from .manifest import read_manifest
 from .results import RESULTS_NAME, TheoremResult, read_results
@@ -468,11 +469,7 @@ def write_report(run_dir: Path, rows: list[TheoremResult], *, manifest: dict,
     # provenance
     L += ["## Run", ""] + _manifest_lines(manifest) + [""]
 
-    out = run_dir / REPORT_NAME
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(L))
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(run_dir / REPORT_NAME, "\n".join(L))
 
 
 def _manifest_lines(m: dict) -> list[str]:

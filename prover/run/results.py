@@ -11,13 +11,16 @@ retry's row, appended later, replaces it for every reader.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..io import JsonlAppender, dumps_row, read_jsonl
 from ..outcome import MACHINERY, Outcome
+
+log = logging.getLogger(__name__)
 
 RESULTS_NAME = "results.jsonl"
 STATUSES = tuple(o.value for o in Outcome)
@@ -79,7 +82,7 @@ class TheoremResult:
 
     def to_json(self) -> str:
         """One line of JSON (no newline)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False)
+        return dumps_row(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TheoremResult":
@@ -106,56 +109,21 @@ class TheoremResult:
         return cls.from_dict(s if isinstance(s, dict) else json.loads(s))
 
 
-def _drop_partial_tail(path: Path) -> int:
-    """Cut a last line that has no newline (a write interrupted by a kill). Returns the bytes dropped."""
-    if not path.is_file():
-        return 0
-    with open(path, "rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return 0
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return 0
-        # find the last newline, reading backwards in blocks
-        pos, keep = size, 0
-        while pos > 0:
-            step = min(1 << 16, pos)
-            pos -= step
-            f.seek(pos)
-            block = f.read(step)
-            i = block.rfind(b"\n")
-            if i >= 0:
-                keep = pos + i + 1
-                break
-        f.truncate(keep)
-        f.flush()
-        os.fsync(f.fileno())
-        return size - keep
-
-
 class ResultsWriter:
-    """Appends one JSON line per finished theorem to `path`, flushed and fsynced before `write` returns.
-
-    Opening an existing file keeps its rows (for --resume) but drops an incomplete last line first, so the
-    next row does not get glued onto it.
-    """
+    """Appends one JSON line per finished theorem to `path`, flushed and fsynced before `write` returns
+    (`prover.io.JsonlAppender`). Opening an existing file keeps its rows (for --resume) but drops an incomplete
+    last line first, so the next row does not get glued onto it."""
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.dropped_bytes = _drop_partial_tail(self.path)
-        self._f = open(self.path, "a", encoding="utf-8")
+        self._out = JsonlAppender(path)
+        self.path, self.dropped_bytes = self._out.path, self._out.dropped_bytes
 
     def write(self, result: TheoremResult | dict) -> None:
         row = result if isinstance(result, TheoremResult) else TheoremResult.from_dict(result)
-        self._f.write(row.to_json() + "\n")
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        self._out.append(row.to_dict())
 
     def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
+        self._out.close()
 
     def __enter__(self) -> "ResultsWriter":
         return self
@@ -165,21 +133,13 @@ class ResultsWriter:
 
 
 def iter_results(path: str | os.PathLike) -> Iterator[TheoremResult]:
-    """Rows in file order. A bad last line (a run killed mid-write) is skipped silently; a bad line
-    elsewhere is skipped with a warning."""
-    with open(path, "rb") as f:
-        lines = f.read().split(b"\n")
-    # the text after the final "\n" is "" for a complete file, else the cut-short last line
-    last = max((i for i, ln in enumerate(lines) if ln.strip()), default=-1)
-    for i, raw in enumerate(lines):
-        if not raw.strip():
-            continue
+    """Rows in file order. A last line cut short (a run killed mid-write) is skipped silently; a bad line
+    elsewhere is skipped with a warning naming its file and line."""
+    for line, d in read_jsonl(path, skip_bad=True, partial_tail_ok=True):
         try:
-            yield TheoremResult.from_json(raw.decode("utf-8"))
-        except (ValueError, TypeError, UnicodeDecodeError) as e:
-            if i != last:
-                warnings.warn(f"{path}:{i + 1}: skipping a bad results row ({type(e).__name__}: {e})",
-                              stacklevel=2)
+            yield TheoremResult.from_dict(d)
+        except (ValueError, TypeError) as e:
+            log.warning("%s:%d: skipping a bad results row (%s: %s)", path, line, type(e).__name__, e)
 
 
 def read_results(path: str | os.PathLike) -> dict[str, TheoremResult]:

@@ -305,7 +305,7 @@ def exit_status(rows: Sequence[TheoremResult]) -> tuple[int, str]:
 def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
         generator: TacticGenerator | None = None, baseline_generator: TacticGenerator | None = None) -> dict:
     """The whole command. `envs`/`generator` let tests (and embedding code) bring their own."""
-    from .report import plot_pass_vs_budget, summary_table, write_report
+    from .report import PLOT_NAME, summary_table, write_report
 
     plan = preflight(cfg, generator_given=generator is not None)
     problems, prelude_files, preludes, model_path = plan.problems, plan.prelude_files, plan.preludes, plan.model_path
@@ -358,8 +358,8 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
     manifest["wall_seconds"] = round(time.monotonic() - t0, 1)
     write_manifest(out, manifest)
     write_proofs_file(out, rows, prelude_files)
-    report = write_report(out, rows, manifest=manifest, baseline_rows=base_rows)
-    plot = plot_pass_vs_budget(out, rows, base_rows)
+    report = write_report(out, rows, manifest=manifest, baseline_rows=base_rows)  # draws the plot too
+    plot = out / PLOT_NAME if (out / PLOT_NAME).is_file() else "(not drawn: see the report)"
     table = summary_table(rows, base_rows)
     print(table)
     print(f"results: {out / RESULTS_NAME}\nreport:  {report}\nplot:    {plot}\nproofs:  {out / 'proofs.lean'}")

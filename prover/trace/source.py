@@ -10,10 +10,11 @@ line numbers are the original file's:
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..io import read_jsonl_rows
 
 _MODIFIERS = r"(?:section|def|theorem|lemma|abbrev|structure|inductive|class|instance|opaque|noncomputable|partial|" \
              r"private|protected|example|macro|syntax|notation|local|scoped|unsafe|meta|@\[|axiom|mutual|namespace|" \
@@ -185,13 +186,7 @@ def load_units(paths: list[str | Path], lib_has=lambda m: True, corpus: str = ""
 
 
 def _block_units(path: Path, resolver: _Resolver, corpus: str, accumulate: bool) -> list[TraceUnit]:
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines()):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{i + 1}: not JSON: {e}") from None
+    rows = read_jsonl_rows(path, ValueError)
     by_file: dict[str, list[dict]] = {}
     for r in rows:
         if "code" not in r:

@@ -12,12 +12,12 @@ The examples are saved as a Hugging Face `datasets` dataset on disk (columns `pr
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..generate.prompt import format_example
+from ..io import atomic_write_json, read_jsonl_rows, write_jsonl
 from ..lean.judge import theorem_name, verify_proof
 from ..lean.protocol import LeanError, LeanInfraError, normalize_statement
 from ..run.bench import Problem
@@ -147,20 +147,15 @@ def save(proofs: Sequence[VerifiedProof], out_dir: Path) -> dict[str, Any]:
              "traced_tactics": [{"tactic": s.tactic, "state_before": "\n\n".join(s.state_before),
                                  "state_after": "\n\n".join(s.state_after) or "no goals"} for s in vp.steps]}
             for vp in proofs]
-    (out_dir / "leandojo.json").write_text(json.dumps(dojo, ensure_ascii=False, indent=1))
-    with (out_dir / "proofs.jsonl").open("w") as f:
-        for vp in proofs:
-            d = asdict(vp)
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    atomic_write_json(out_dir / "leandojo.json", dojo, indent=1)
+    write_jsonl(out_dir / "proofs.jsonl", (asdict(vp) for vp in proofs))
     return {"proofs": len(proofs), "examples": len(rows)}
 
 
 def load_proofs(path: Path) -> list[VerifiedProof]:
     """Proofs saved by an earlier round (`proofs.jsonl`), to merge with this round's."""
     out = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            d = json.loads(line)
-            d["steps"] = [Step(tuple(s["state_before"]), s["tactic"], tuple(s["state_after"])) for s in d["steps"]]
-            out.append(VerifiedProof(**d))
+    for d in read_jsonl_rows(path):
+        d["steps"] = [Step(tuple(s["state_before"]), s["tactic"], tuple(s["state_after"])) for s in d["steps"]]
+        out.append(VerifiedProof(**d))
     return out

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..run.bench import load_bench
-from ..run.manifest import build_manifest, model_fingerprint, sha256_file
+from ..run.manifest import build_manifest, model_fingerprint, read_manifest, sha256_file, write_manifest
 from ..run.results import TheoremResult, read_results
 from ..run.runner import RunConfig, run
 from ..search import Budget
@@ -99,14 +99,7 @@ def gen_options_with_memory(cfg: IterationConfig, memory: Path | None) -> dict[s
 
 
 def _manifest(d: Path) -> dict:
-    f = d / "manifest.json"
-    return json.loads(f.read_text()) if f.is_file() else {}
-
-
-def _write_manifest(d: Path, m: dict) -> None:
-    tmp = d / "manifest.json.tmp"
-    tmp.write_text(json.dumps(m, indent=2, default=str) + "\n")
-    tmp.replace(d / "manifest.json")
+    return read_manifest(d) or {}
 
 
 def _pass(rows: Sequence[TheoremResult]) -> dict:
@@ -136,7 +129,7 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
              "sha256": sha256_file(cfg.pool)}, "eval_budget": asdict(cfg.eval_budget or cfg.budget),
              "nproc": cfg.nproc, "gen_options": dict(cfg.gen_options), "train_args": list(cfg.train_args),
              "steps_done": [], "metrics": {}}
-        _write_manifest(d, m)
+        write_manifest(d, m)
     model = m["input_model"]
     print(f"iteration {d.name}: input model {model}; steps done: {m['steps_done'] or 'none'}", file=sys.stderr)
     lean = SharedLean(cfg, envs)
@@ -149,14 +142,14 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
         m["step_seconds"][step] = round(time.monotonic() - t0 - (lean.start_seconds - lean_before), 1)
         if lean.start_seconds:
             m["lean_start_seconds"] = round(lean.start_seconds, 1)
-        _write_manifest(d, m)
+        write_manifest(d, m)
 
     try:
         _steps(cfg, root, d, m, model, lean, done)
     finally:
         lean.close()
     m["finished"] = True
-    _write_manifest(d, m)
+    write_manifest(d, m)
     print((d / "report.md").read_text())
     return m
 
