@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..paths import cache_root  # not prover.lean: generators never judge, so they never load the Lean client
+from ..settings import cache_root  # not prover.lean: generators never judge, so they never load the Lean client
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 

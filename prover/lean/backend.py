@@ -23,9 +23,10 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..paths import ROOT, cache_root
+from .. import settings
 from .sandbox import SandboxPlan, plan_sandbox
 
+ROOT = Path(__file__).resolve().parents[2]
 LEAN_PROJECT = ROOT / "lean_project"
 SERVER_SOURCE = LEAN_PROJECT / "LeanServer.lean"
 SANDBOX_VERSION = 1  # what scripts/setup_lean.py stamps an install made with the current sandbox patches
@@ -36,6 +37,10 @@ _PASS_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "ELAN_HOME", "E
 
 class BackendError(RuntimeError):
     """No usable Lean: says what is missing and how to install it."""
+
+
+def cache_root() -> Path:
+    return settings.cache_root()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import socket
 import socketserver
@@ -46,6 +47,9 @@ def config_key(preludes: list[str], imports: tuple[str, ...]) -> str:
 
 
 # ----------------------------------------------------------------------------- server side
+log = logging.getLogger(__name__)
+
+
 class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         daemon: Daemon = self.server.daemon  # type: ignore[attr-defined]
@@ -89,8 +93,8 @@ class Daemon:
             if self.users[id(srv)] == 0:
                 try:
                     srv.clear()
-                except Exception:
-                    pass
+                except Exception as e:  # noqa: BLE001 - costs memory only; a broken server restarts on use
+                    log.debug("clearing a server after its last client left failed (%s: %s)", type(e).__name__, e)
 
     def dispatch(self, srv: LeanServer, op: str | None, a: dict[str, Any]) -> Any:
         self.last_active = time.monotonic()
@@ -320,4 +324,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from prover.logs import setup_logging
+
+    setup_logging()  # PROVER_LOG_LEVEL
     sys.exit(main())

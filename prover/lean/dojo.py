@@ -20,6 +20,7 @@ What differs from LeanDojo, and why:
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any, Sequence, Union
 from ..io import read_jsonl
 from .judge import proof_text, verify_proof
 from .protocol import LeanCrash, LeanError as _ServerError, LeanTimeout, ProofState, normalize_statement
+
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -356,8 +359,8 @@ class Dojo:
         elif getattr(self, "_clear_on_exit", False):
             try:
                 srv.clear()
-            except Exception:  # releasing is best effort; a dead server has no states to keep
-                pass
+            except Exception as e:  # noqa: BLE001 - best effort; a dead server has no states to keep
+                log.debug("clearing the Dojo's states on exit failed (%s: %s)", type(e).__name__, e)
 
     # ------------------------------------------------------------------ interaction
     def run_tac(self, state: TacticState, tactic: str) -> TacticResult:

@@ -8,6 +8,7 @@ server crashes or is killed next; it starts after the pool's servers are up.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .server import LeanServer
 from .spare import WarmSpare, spare_mode
+
+log = logging.getLogger(__name__)
 
 
 class LeanPool:
@@ -64,8 +67,8 @@ class LeanPool:
             try:
                 if srv.alive:
                     srv.clear()
-            except Exception:  # a failed clear only costs memory; the server restarts if it is broken
-                pass
+            except Exception as e:  # noqa: BLE001 - a failed clear only costs memory; a broken server restarts
+                log.debug("clearing %s failed (%s: %s)", srv.name, type(e).__name__, e)
             self._free.put(srv)
 
     def map(self, fn: Callable[[LeanServer, Any], Any], items: Sequence[Any]) -> Iterator[Any]:

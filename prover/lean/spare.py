@@ -14,8 +14,8 @@ Modes (`PROVER_LEAN_SPARE`, or the `spare=` argument of `LeanServer`, `LeanPool`
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from .server import LeanServer
 
+log = logging.getLogger(__name__)
 MODES = ("0", "1", "auto")
 
 
@@ -104,7 +105,7 @@ class WarmSpare:
                 srv.close()
             srv = None
             if not self._closed:  # (closing kills a spare that is still starting)
-                print(f"lean: the warm spare did not start: {e}", file=sys.stderr)
+                log.warning("the warm spare did not start: %s", e)
         with self._cond:
             self._filling = self._starting = None
             if srv is not None:

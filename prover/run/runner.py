@@ -14,6 +14,7 @@ command's exit code.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from .manifest import build_manifest, data_info, read_manifest, write_manifest
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
 
 BASELINE_GENERATOR = "fixed"
+
+log = logging.getLogger(__name__)
 
 
 class RunError(ValueError):
@@ -113,8 +116,8 @@ def run_one_pass(cfg: RunConfig, out: Path, generator_spec: str, problems: list[
     if cfg.resume and (out / RESULTS_NAME).is_file():
         retry = [r.name for r in read_results(out / RESULTS_NAME).values()
                  if r.machinery_failure and r.name in {p.name for p in todo}]
-        print(f"resume: {len(done)} theorems already finished in {out}, {len(todo)} to go"
-              + (f" ({len(retry)} retried after machinery failures)" if retry else ""), file=sys.stderr)
+        log.info("resume: %d theorems already finished in %s, %d to go%s", len(done), out, len(todo),
+                 f" ({len(retry)} retried after machinery failures)" if retry else "")
     if todo:
         prover = make_prover(generator)
         bar = _progress(len(todo), proved, cfg.progress, f"prove[{generator_spec}]")
@@ -333,8 +336,8 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
         make = lambda g: ray_pool.prover(g.name)  # noqa: E731
     else:
         if envs is None:
-            print(f"starting {cfg.workers} Lean server(s) (about a minute on the embedded backend; "
-                  "`make daemon-start` keeps one warm)...", file=sys.stderr)
+            log.info("starting %d Lean server(s) (about a minute on the embedded backend; "
+                     "`make daemon-start` keeps one warm)...", cfg.workers)
             envs = start_lean_servers(cfg.workers, preludes, cfg.imports)
             started.extend(envs)
         make = lambda g: LocalProver(envs, g, cfg.budget)  # noqa: E731

@@ -78,4 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from prover.logs import setup_logging
+
+    setup_logging()  # PROVER_LOG_LEVEL
     sys.exit(main())

@@ -27,6 +27,7 @@ or as many with fewer expansions, or when `--force` is given.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,8 @@ from ..run.results import TheoremResult, read_results
 from ..run.runner import RunConfig, run
 from ..search import Budget
 from .collect import collect, load_proofs, save
+
+log = logging.getLogger(__name__)
 
 STEPS = ("prove", "collect", "train", "evaluate")
 MEMORY = "memory.jsonl"  # in a round's data/: the memory learner's pairs after that round
@@ -131,7 +134,7 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
              "steps_done": [], "metrics": {}}
         write_manifest(d, m)
     model = m["input_model"]
-    print(f"iteration {d.name}: input model {model}; steps done: {m['steps_done'] or 'none'}", file=sys.stderr)
+    log.info("iteration %s: input model %s; steps done: %s", d.name, model, m['steps_done'] or 'none')
     lean = SharedLean(cfg, envs)
     m.setdefault("step_seconds", {})
 
@@ -246,8 +249,8 @@ class SharedLean:
         if self._envs is None:
             from ..run.local import start_lean_servers
 
-            print(f"starting {self.cfg.workers} Lean server(s) for the round (about a minute on the embedded backend)...",
-                  file=sys.stderr)
+            log.info("starting %d Lean server(s) for the round (about a minute on the embedded backend)...",
+                     self.cfg.workers)
             t0 = time.monotonic()
             self._envs = start_lean_servers(self.cfg.workers, round_preludes(self.cfg), ("Lean",))
             self._own = True

@@ -55,6 +55,7 @@ if __name__ == "__main__":  # before torch is imported: one OpenMP thread per pr
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import random
 import shutil
@@ -74,6 +75,7 @@ MODEL_DIR = "model"
 METRICS_FILE = "train_metrics.json"
 STATE_FILE = "trainer_state.json"
 IGNORE = -100
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -292,8 +294,8 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if main_proc:
-        print(f"[train] world_size={world} backend={accelerator.state.backend} device={accelerator.device} "
-              f"precision={mp} zero_stage=3", flush=True)
+        log.info("[train] world_size=%s backend=%s device=%s precision=%s zero_stage=3", world,
+                 accelerator.state.backend, accelerator.device, mp)
     set_seed(cfg.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(cfg.model_path)
@@ -337,13 +339,13 @@ def train(cfg: TrainConfig) -> dict:
                                f"{state.get('batch_size')}, grad_accum={state.get('grad_accum')}: the data order "
                                f"would differ; use a new --out or the same settings")
         if state.get("total_steps") != total and main_proc:
-            print(f"[train] note: {ckpt} belongs to a run of {state.get('total_steps')} steps, this one has {total}: "
-                  f"the learning-rate schedule differs from there on", flush=True)
+            log.warning("%s belongs to a run of %s steps, this one has %s: the learning-rate schedule differs "
+                        "from there on", ckpt, state.get("total_steps"), total)
         accelerator.load_state(str(ckpt))
         start, losses, tokens_done = state["step"], state["losses"], state["tokens"]
         resumed_from = str(ckpt)
         if main_proc:
-            print(f"[train] resumed from {ckpt} at step {start}", flush=True)
+            log.info("[train] resumed from %s at step %s", ckpt, start)
 
     def save(step: int) -> None:
         root = out / CKPT_DIR
@@ -518,4 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from prover.logs import setup_logging
+
+    setup_logging()  # PROVER_LOG_LEVEL
     sys.exit(main())
