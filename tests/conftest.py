@@ -3,11 +3,14 @@ Lean: the embedded backend takes minutes to start, so tests never start their ow
 what they test."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Every search in the tests checks its tree's invariants after each expansion (prover/search/best_first.py).
+os.environ.setdefault("PROVER_SEARCH_DEBUG", "1")
 DATA = ROOT / "data" / "minif2f_core"
 
 

@@ -133,3 +133,89 @@ def test_states_that_would_crash_lean_are_recognised():
     assert crashes_lean(["x : Nat\n⊢ 3 ^ (2 ^ 40) = x"])
     assert not crashes_lean(["⊢ 2 ^ 2010 % 10 = 4", "k : Nat\n⊢ (k ^ 2 + 2 ^ k) % 10 = 6"])
     assert not crashes_lean(["⊢ 2 ^ (3 * 1000) % 7 = 1", "⊢ 5 ^ 100 % 7 = 2", "⊢ x ^ (n + 1) = x * x ^ n"])
+
+
+# ----------------------------------------------------------------------------- invariants and the frontier heap
+def test_check_invariants_accepts_honest_trees_and_names_a_broken_one():
+    t = SearchTree(("⊢ 2",), 0)
+    a, _ = t.add_edge(t.root, "dec", ("⊢ 1",), 1, -0.5)
+    t.add_edge(t.root, "half", ("⊢ 1",), 2, -0.1)  # a transposition with a better path
+    t.mark_expanded(t.root)
+    t.check_invariants()
+    a.dst.status = Status.FAILED  # a failure nobody saw: it was never expanded
+    with pytest.raises(AssertionError, match="disagrees with expansion"):
+        t.check_invariants()
+    a.dst.status = Status.OPEN
+    t.root.out_edges.pop()  # an edge its destination still lists
+    with pytest.raises(AssertionError, match="not mirrored"):
+        t.check_invariants()
+
+
+def test_a_node_set_aside_by_the_budget_is_never_failed():
+    t = SearchTree(("⊢ 3",), 0)
+    a, _ = t.add_edge(t.root, "x", ("⊢ a",), 1, -1.0)
+    t.set_aside(t.root)  # the budget ran out before every candidate of the root was tried
+    t.mark_expanded(a.dst)  # its only child fails
+    assert a.dst.status is Status.FAILED and t.root.status is Status.OPEN
+    t.check_invariants()
+
+
+def test_debug_mode_checks_the_tree_after_every_expansion(monkeypatch):
+    calls = []
+    real = SearchTree.check_invariants
+    monkeypatch.setattr(SearchTree, "check_invariants", lambda self: calls.append(len(self)) or real(self))
+    gen = ScriptedGenerator({0: [("zero", -0.1)]}, default=[("dec", -0.2), ("split", -0.3)])
+    res = BestFirstSearch(ToyEnv(), gen, Budget(max_expansions=40), debug=True).search("theorem t : 4", "t")
+    assert res.status == "proved" and len(calls) == res.expansions > 1
+    calls.clear()
+    BestFirstSearch(ToyEnv(), gen, Budget(max_expansions=40), debug=False).search("theorem t : 4", "t")
+    assert calls == []
+
+
+def test_a_broken_invariant_stops_a_debug_search_at_the_expansion_that_broke_it(monkeypatch):
+    def forget_failures(self, node):  # a bug: expansion never propagates failure
+        node.expanded = True
+    monkeypatch.setattr(SearchTree, "mark_expanded", forget_failures)
+    gen = ScriptedGenerator(default=[("half", -0.1)])  # 6 -> 3 -> stuck: 3 must fail
+    with pytest.raises(AssertionError, match="search tree invariant broken"):
+        BestFirstSearch(ToyEnv(), gen, Budget(max_expansions=50), debug=True).search("theorem t : 6", "t")
+
+
+class _RandomGenerator:
+    """Toy tactics with seeded random log-probabilities, rounded so that ties are common."""
+
+    name = "random"
+
+    def __init__(self, seed: int):
+        import random
+
+        self.rng = random.Random(seed)
+        self.stats = ScriptedGenerator().stats
+
+    def generate(self, requests, num_samples):
+        from prover.generate.base import Candidate
+
+        return [[Candidate(t, -round(self.rng.random() * 3, 1), 1) for t in ("dec", "half", "split", "zero", "same")]
+                for _ in requests]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_the_heap_frontier_expands_in_exactly_the_order_of_a_full_sort(monkeypatch, alpha):
+    """Before every pop, the reference order (a stable sort of the open nodes, filtered by depth) is computed;
+    the heap must hand out the same nodes. Random log-probabilities with many ties, depth caps, batches."""
+    real_pop = SearchTree.pop_frontier
+    compared = []
+
+    def checked_pop(self, k, max_depth=None):
+        want = [n for n in self.open_frontier() if max_depth is None or n.depth < max_depth][:k]
+        got = real_pop(self, k, max_depth)
+        assert got == want
+        compared.append(len(got))
+        return got
+
+    monkeypatch.setattr(SearchTree, "pop_frontier", checked_pop)
+    for seed in range(12):
+        budget = Budget(max_expansions=60, max_depth=3 + seed % 4, expand_batch=1 + seed % 3, length_alpha=alpha,
+                        closers_first=seed % 2)
+        BestFirstSearch(ToyEnv(), _RandomGenerator(seed), budget, debug=True).search(f"theorem t : {7 + seed}", "t")
+    assert sum(compared) > 200  # the comparison really ran over many expansions

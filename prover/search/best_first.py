@@ -9,6 +9,10 @@ A proof found in the tree is only a claim: the judge (`prover.lean.judge.verify_
 text and has Lean elaborate it from scratch and audit it; only then does the search report "proved". This
 module is search policy only: which state to expand, what to ask the generator, when to stop.
 
+Debug mode (`BestFirstSearch(debug=True)`, or `PROVER_SEARCH_DEBUG=1`; the tests run with it) checks the
+tree's invariants (`SearchTree.check_invariants`) after every expansion, so a search bug fails at the step
+that caused it.
+
 Wall budget: the loop stops starting work at `wall_seconds`, and no Lean call of the search may run past the
 hard deadline `2 * wall_seconds` (each call's timeout is cut to what is left; a hung tactic is then killed by
 the server, which swaps in its warm spare). So a theorem overruns its budget at most 2x, a hung tactic
@@ -17,6 +21,7 @@ not lost to the clock.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +45,7 @@ class ProofEnv(Protocol):
     def check(self, code: str, statement: str | None = None, name: str | None = None, **kw: Any) -> CheckResult: ...
 
 
+DEBUG_ENV = "PROVER_SEARCH_DEBUG"
 # Most useful first (what closed the valid split's theorems: omega, grind, decide, simp_all, simp).
 CLOSERS: tuple[str, ...] = ("omega", "grind", "decide", "simp_all", "simp", "rfl")
 
@@ -71,8 +77,15 @@ class SearchResult:
 class BestFirstSearch:
     """One theorem at a time; the generator may be shared with other searches (it is called with a batch)."""
 
-    def __init__(self, env: ProofEnv, generator: TacticGenerator, budget: Budget = Budget()):
+    def __init__(self, env: ProofEnv, generator: TacticGenerator, budget: Budget = Budget(),
+                 debug: bool | None = None):
         self.env, self.generator, self.budget = env, generator, budget
+        # debug: check the tree's invariants after every expansion (default: `PROVER_SEARCH_DEBUG` set to 1)
+        self.debug = debug if debug is not None else os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+    def _check(self, tree: SearchTree) -> None:
+        if self.debug:
+            tree.check_invariants()  # a search bug fails at the expansion that caused it
 
     def search(self, statement: str, name: str = "") -> SearchResult:
         b = self.budget
@@ -103,11 +116,10 @@ class BestFirstSearch:
             if b.lean_seconds is not None and res.lean_seconds >= b.lean_seconds:
                 res.stop_reason = "lean_seconds"
                 break
-            frontier = [n for n in tree.open_frontier() if n.depth < b.max_depth]
-            if not frontier:
+            batch = tree.pop_frontier(max(1, min(b.expand_batch, b.max_expansions - res.expansions)), b.max_depth)
+            if not batch:
                 res.stop_reason = "frontier_exhausted"
                 break  # only depth-capped or cyclic open nodes are left: the budget, not the space, ran out
-            batch = frontier[:max(1, min(b.expand_batch, b.max_expansions - res.expansions))]
             tried: dict[int, set[str]] = {}
             if b.closers_first:
                 for node in batch:
@@ -116,6 +128,7 @@ class BestFirstSearch:
                         res.expansions += 1
                         res.closed_by_closer += 1
                         tree.mark_expanded(node)
+                        self._check(tree)
                 batch = [n for n in batch if tried.get(id(n)) is not _CLOSED]
                 if tree.root.is_terminal:
                     break
@@ -160,7 +173,8 @@ class BestFirstSearch:
                 if tried_all:
                     tree.mark_expanded(node)
                 else:
-                    node.expanded = True  # budget is over anyway; keep it out of the frontier, not failed
+                    tree.set_aside(node)  # budget is over anyway; keep it out of the frontier, not failed
+                self._check(tree)
                 if tree.root.is_terminal:
                     break
 
