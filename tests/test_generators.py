@@ -24,14 +24,19 @@ def req(goal: str, theorem: str = "t") -> GoalRequest:
     return GoalRequest(goals=(goal,), theorem=theorem)
 
 
-def check_invariant(out, requests, n=None):
-    assert len(out) == len(requests)
+def assert_contract(out, requests, n: int | None = None) -> None:
+    """The invariant of prover/generate/base.py on one answer (`n`: the bound, None for rule-based lists)."""
+    assert isinstance(out, list) and len(out) == len(requests)
     for cands in out:
+        assert isinstance(cands, list) and all(isinstance(c, Candidate) for c in cands)
         if n is not None:
             assert len(cands) <= n
-        assert len({" ".join(c.tactic.split()) for c in cands}) == len(cands)
-        assert [c.logprob for c in cands] == sorted((c.logprob for c in cands), reverse=True)
-        assert all(c.logprob <= 0 for c in cands)
+        keys = [" ".join(c.tactic.split()) for c in cands]
+        assert all(keys) and len(set(keys)) == len(keys), keys
+        lps = [c.logprob for c in cands]
+        assert lps == sorted(lps, reverse=True)
+        assert all(math.isfinite(lp) and lp <= 0 for lp in lps)
+        assert all(isinstance(c.source, str) and c.source for c in cands)
 
 
 # --------------------------------------------------------------------------------------------- fixed / mix
@@ -45,7 +50,7 @@ def test_fixed_default_is_core_lean_and_uniform():
     assert isinstance(gen, TacticGenerator) and gen.name == "fixed"
     requests = [req("x = x"), req("1 + 1 = 2")]
     out = gen.generate(requests, 1)  # whole list regardless of num_samples
-    check_invariant(out, requests)
+    assert_contract(out, requests)
     for cands in out:
         assert [c.tactic for c in cands] == list(DEFAULT_TACTICS)  # ties keep the given order
         assert all(c.source == "fixed" and c.logprob == pytest.approx(math.log(1 / len(DEFAULT_TACTICS)))
@@ -99,7 +104,7 @@ def test_mix_merges_per_request_keeping_the_best():
     assert mix.name == "fake+fixed" and isinstance(mix, TacticGenerator)
     requests = [req("a"), req("b")]
     out = mix.generate(requests, 4)
-    check_invariant(out, requests)
+    assert_contract(out, requests)
     assert [(c.tactic, c.source) for c in out[0]] == [("omega", "model"), ("simp", "fixed"), ("simp [h]", "model")]
     assert [c.tactic for c in out[1]] == ["omega", "simp", "exact h"]
     assert model.calls[0][0] == requests  # every part sees the same requests
@@ -348,7 +353,7 @@ def test_openai_batches_prompts_and_scores_kept_tokens(server):
     assert gen.name == "openai" and isinstance(gen, TacticGenerator)
     requests = [req("x + 0 = x"), GoalRequest(goals=("ha : a\nhb : b\n⊢ a ∧ b",))]
     out = gen.generate(requests, 4)
-    check_invariant(out, requests, 4)
+    assert_contract(out, requests, 4)
     assert len(server.bodies) == 1  # one HTTP call for both prompts
     body = server.bodies[0]
     assert body["prompt"] == [format_prompt(r.goals) for r in requests]
@@ -375,7 +380,7 @@ def test_openai_limits_drops_truncated_and_splits_requests(server):
     gen = OpenAIGenerator(server.url, model="served-name", max_tokens=3, prompts_per_request=2, max_retries=0)
     requests = [req("x + 0 = x"), req("a ∧ b"), req("a ∧ b")]
     out = gen.generate(requests, 2)
-    check_invariant(out, requests, 2)
+    assert_contract(out, requests, 2)
     assert len(server.bodies) == 2 and sorted(len(b["prompt"]) for b in server.bodies) == [1, 2]
     assert {b["model"] for b in server.bodies} == {"served-name"}
     assert [(c.tactic, c.n_tokens) for c in out[0]] == [("omega", 2), ("simp", 1)]

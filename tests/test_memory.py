@@ -11,7 +11,7 @@ from prover.generate import GoalRequest, MixGenerator, build_generator
 from prover.generate.memory import MemoryError_, MemoryGenerator, Pair, adapt_tactic, load_pairs
 from prover.generate.goals import parse_goal
 
-from test_generators import check_invariant
+from test_generators import assert_contract
 
 STORED = Pair("a b : Nat\nh₀ : 0 < a ∧ 0 < b\nh₁ : a + b = 20\nh₂ : a = 3 * b\n⊢ a - b = 10",
               "(obtain ⟨ha, hb⟩ := h₀; subst h₂; omega)")
@@ -39,11 +39,11 @@ def test_memory_learns_a_new_pair_and_keeps_the_contract(tmp_path):
     mem = MemoryGenerator([OTHER])
     requests = [GoalRequest((RENAMED,)), GoalRequest(()), GoalRequest(("⊢ True",))]
     before = mem.generate(requests, 2)
-    check_invariant(before, requests, 2)
+    assert_contract(before, requests, 2)
     assert "omega" not in before[0][0].tactic
     assert mem.add([STORED]) == 1 and mem.add([STORED]) == 0  # a duplicate is not learned twice
     after = mem.generate(requests, 2)
-    check_invariant(after, requests, 2)
+    assert_contract(after, requests, 2)
     assert after[0][0].tactic.endswith("omega)") and after[1] == []
     mem.save(tmp_path / "m.jsonl")
     again = MemoryGenerator.from_path(tmp_path / "m.jsonl")

@@ -12,7 +12,7 @@ from prover.generate.structural import StructuralGenerator
 from prover.search import BestFirstSearch, Budget
 from prover.search import best_first
 
-from test_generators import check_invariant
+from test_generators import assert_contract
 
 GOAL = ("a b n : Nat\n"
         "h₀ : 1 ≤ a ∧ a ≤ 9\n"
@@ -68,7 +68,7 @@ def test_structural_keeps_the_generator_contract():
     assert isinstance(gen, MixGenerator) and gen.name == "structural+fixed"
     requests = [GoalRequest((GOAL,)), GoalRequest(("⊢ True",)), GoalRequest(())]
     out = gen.generate(requests, 2)
-    check_invariant(out, requests)  # rule-based like fixed: the whole list, distinct, sorted, logprob <= 0
+    assert_contract(out, requests)  # rule-based like fixed: the whole list, distinct, sorted, logprob <= 0
     assert any(c.source == "structural" for c in out[0])
     s = gen.parts[0]
     assert s.stats.calls == 1 and s.stats.prompts == 3 and s.stats.candidates == sum(
