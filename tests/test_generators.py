@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import signal
 import socket
 import sys
 import threading
@@ -239,6 +241,8 @@ class FakeOpenAIServer:
         self.fail_status: int | None = None
         self.mode = "ok"  # "ok" | "first_prompt_only" | "not_json"
         self.offset_from_prompt = False  # OpenAI's original API counts text_offset from the prompt's start
+        self.die_on_post: int | None = None  # the process kills itself (SIGKILL) on this POST, mid-request
+        self.posts = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -264,6 +268,9 @@ class FakeOpenAIServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.bodies.append(body)
+                outer.posts += 1
+                if outer.die_on_post is not None and outer.posts >= outer.die_on_post:
+                    os.kill(os.getpid(), signal.SIGKILL)  # only in a server process of its own (test_outcomes)
                 if self.path != "/v1/completions":
                     return self._send(404, {"object": "error", "message": "not found", "type": "NotFoundError",
                                             "code": 404})

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,6 +80,53 @@ def test_model_server_dying_mid_run_marks_machinery_failures_and_resume_retries_
     assert env2.started == ["c", "d"]  # exactly the machinery failures, and nothing already decided
     rows = read_results(tmp_path / "run" / "results.jsonl")
     assert all(r.status == "proved" and r.verified for r in rows.values()) and len(rows) == 4
+
+
+# A model server in a process of its own: prints its URL, serves, and SIGKILLs itself on POST number argv[2].
+_SERVE = ("import json, sys, time; sys.path.insert(0, sys.argv[3]); from test_generators import FakeOpenAIServer\n"
+          "srv = FakeOpenAIServer(json.loads(sys.argv[1])); srv.die_on_post = int(sys.argv[2])\n"
+          "print(srv.url, flush=True)\n"
+          "while True: time.sleep(1)\n")
+
+
+def test_model_server_process_killed_mid_request_and_resume_retries_exactly_those_theorems(tmp_path):
+    """The outage as it happens to a real vLLM: the server process dies (SIGKILL) while a completion request
+    is in flight, so the connection drops without an answer; later requests find nobody listening."""
+    b = bench(tmp_path / "b.jsonl", {"a": 1, "b": 2, "c": 3, "d": 1})
+    # POSTs per theorem (one per expansion): a 2, b 3, c 4, d 2. The 7th is c's second: it dies mid-c.
+    proc = subprocess.Popen([sys.executable, "-c", _SERVE, json.dumps(SCRIPT), "7", str(Path(__file__).parent)],
+                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        env = DyingServerEnv()
+        out = run(RunConfig(bench=b, out=tmp_path / "run", generator="openai", model=url, progress=False,
+                            gen_options={"max_retries": 0, "timeout": 10}, budget=Budget(max_expansions=10)),
+                  envs=[env])
+        assert proc.wait(timeout=30) == -signal.SIGKILL  # it died by itself, mid-request
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    rows = read_results(tmp_path / "run" / "results.jsonl")
+    assert {n: r.status for n, r in rows.items()} == {"a": "proved", "b": "proved", "c": "model_error",
+                                                      "d": "model_error"}
+    assert all(url in rows[n].error and "GeneratorError" in rows[n].error for n in "cd")
+    assert "disconnected without sending a response" in rows["c"].error  # the request it died in
+    assert "refused" in rows["d"].error  # nobody listening any more
+    assert env.started == ["a", "b", "c", "d"] and exit_status(out["rows"])[0] == 1
+
+    srv = FakeOpenAIServer(SCRIPT)  # a new server comes up
+    try:
+        env2 = DyingServerEnv()
+        run(RunConfig(bench=b, out=tmp_path / "run", generator="openai", model=srv.url, progress=False,
+                      gen_options={"max_retries": 0, "timeout": 10}, budget=Budget(max_expansions=10), resume=True),
+            envs=[env2])
+    finally:
+        srv.close()
+    assert env2.started == ["c", "d"]  # exactly the machinery failures
+    rows = read_results(tmp_path / "run" / "results.jsonl")
+    assert {n: r.status for n, r in rows.items()} == dict.fromkeys("abcd", "proved")
 
 
 def test_model_server_down_from_the_start_fails_before_lean_starts(tmp_path):
