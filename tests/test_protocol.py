@@ -2,8 +2,7 @@
 import pytest
 
 from prover.lean.check_file import FileError, lean_text, read_source, strip_imports
-from prover.lean.dojo import as_theorem
-from prover.lean.judge import proof_text
+from prover.lean.dojo import as_theorem, proof_text
 from prover.lean.protocol import CheckResult, normalize_statement
 from prover.lean.server import server_source
 

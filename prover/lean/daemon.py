@@ -47,9 +47,6 @@ def config_key(preludes: list[str], imports: tuple[str, ...]) -> str:
 
 
 # ----------------------------------------------------------------------------- server side
-log = logging.getLogger(__name__)
-
-
 class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         daemon: Daemon = self.server.daemon  # type: ignore[attr-defined]
@@ -94,7 +91,8 @@ class Daemon:
                 try:
                     srv.clear()
                 except Exception as e:  # noqa: BLE001 - costs memory only; a broken server restarts on use
-                    log.debug("clearing a server after its last client left failed (%s: %s)", type(e).__name__, e)
+                    logging.getLogger(__name__).debug("clearing a server after its last client left failed (%s: %s)",
+                                                      type(e).__name__, e)
 
     def dispatch(self, srv: LeanServer, op: str | None, a: dict[str, Any]) -> Any:
         self.last_active = time.monotonic()
