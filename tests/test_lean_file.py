@@ -85,3 +85,22 @@ def test_bad_files_and_inputs_are_refused_with_the_reason(tmp_path):
     assert src.names == ("goal",) and '"theorem goal : 2 + 2 = 4"' in src.bench.read_text()
     with pytest.raises(InputError, match="carries a proof"):
         from_statement("theorem x : 1 = 1 := by rfl", tmp_path / "s2")
+
+
+def test_one_lexer_reads_files_as_lean_does(tmp_path):
+    """The sorry scanner and check's header parser share prover/lean/lexer.py: a `--` comment ends only at
+    `\\n`, a tab is refused as Lean refuses it, and a CRLF file is filled with every other byte kept."""
+    from prover.lean.check_file import strip_imports
+    from prover.lean.lexer import tokens
+
+    src = "import Lean\n-- theorem hidden : False := sorry\ntheorem t : 0x1F = 31 := sorry\n"
+    assert [t.name for t in scan(src)] == ["t"]
+    assert "0x1F" in [tok.text for tok in tokens(src)[0]]
+    assert strip_imports(src).startswith(" " * len("import Lean") + "\n")
+    with pytest.raises(LeanFileError, match="line 2: tab"):
+        scan("theorem a : True := sorry\n\ttheorem b : True := sorry\n")
+    crlf = "theorem a : 1 = 1 := sorry\r\n\r\ndef keep := 1\r\n"
+    (tmp_path / "Crlf.lean").write_bytes(crlf.encode())
+    from_lean_file(tmp_path / "Crlf.lean", tmp_path / "run")
+    filled = fill(crlf, {"a": ["rfl"]})
+    assert filled.endswith("\r\n\r\ndef keep := 1\r\n") and "rfl" in filled

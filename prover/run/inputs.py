@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..lean.check_file import FileError, read_source
 from . import lean_file
 from .results import TheoremResult
 
@@ -98,12 +99,10 @@ def from_statement(text: str, out: Path) -> Source:
 def from_lean_file(path: Path, out: Path) -> Source:
     """The sorry theorems of a .lean file. Raises InputError for a missing or unreadable file, or one with
     no theorem to prove."""
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
     try:
-        source = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path} is not UTF-8 text: {e}") from None
+        source = read_source(path)  # byte-exact: the filled file keeps every other byte, CRLF included
+    except FileError as e:
+        raise InputError(str(e)) from None
     try:
         theorems = lean_file.scan(source)
         ctx = lean_file.context(source)
@@ -140,7 +139,7 @@ def write_filled(path: Path, rows: Sequence[TheoremResult]) -> tuple[Path, int]:
     """`FILE.proved.lean` beside `path`: the file with every verified proof filled in (other bytes unchanged).
     Returns the path and how many proofs went in."""
     proofs = {r.name: [r.proof] for r in rows if r.proved and r.verified and r.proof}
-    source = path.read_text(encoding="utf-8")
+    source = read_source(path)
     out = filled_path(path)
-    out.write_text(lean_file.fill(source, proofs), encoding="utf-8")
+    out.write_bytes(lean_file.fill(source, proofs).encode("utf-8"))
     return out, len(proofs)

@@ -1,8 +1,8 @@
 """A user's .lean file as proof-search problems, and the same file with the found proofs filled in.
 
 `scan(source)` finds every `theorem`/`lemma` whose whole proof is `sorry` (`:= sorry`, `:= by sorry`, `by`
-and `sorry` on different lines), skipping comments (line, nested block, doc), strings and char literals, and
-qualifying each name by its enclosing `namespace`s. `fill(source, proofs)` replaces exactly the `:= ... sorry`
+and `sorry` on different lines), skipping comments (line, nested block, doc), strings and char literals (by
+the project's one Lean lexer, prover/lean/lexer.py), and qualifying each name by its enclosing `namespace`s. `fill(source, proofs)` replaces exactly the `:= ... sorry`
 span of each proved declaration with `:= by` and the tactics; every other byte of the file is unchanged.
 `context(source)` is the file's other declarations (defs, structures, instances, namespaces, `open`s) with
 every theorem removed, for Lean to load before the statements (theorems may use the file's definitions).
@@ -13,23 +13,11 @@ not elaborate and is then recorded as `invalid`.
 """
 from __future__ import annotations
 
-import bisect
-import re
 from dataclasses import dataclass
 
+from ..lean.lexer import LeanLexError, Token, tokens
+
 MODIFIERS = ("private", "protected", "noncomputable", "nonrec", "unsafe", "partial")
-_IDENT_START = re.compile(r"[^\W\d]|[_«]", re.U)
-_IDENT_CHAR = re.compile(r"[\w'!?.₀-₉ₐ-ₜᵢ-ᵪ«»]", re.U)
-
-
-@dataclass(frozen=True)
-class Token:
-    start: int
-    end: int
-    text: str
-    line: int  # 1-based
-    col: int  # 0-based, in characters
-    depth: int  # bracket depth before the token
 
 
 @dataclass(frozen=True)
@@ -45,91 +33,12 @@ class SorryTheorem:
     indent: int
 
 
-class LeanFileError(ValueError):
-    """The file cannot be read as Lean (an unterminated comment or string); the message gives the line."""
-
-
-def _line_col(source: str, pos: int, starts: list[int] | None = None) -> tuple[int, int]:
-    """(1-based line, 0-based column) of `pos`; `starts` (the offsets where lines begin) makes it O(log n)."""
-    if starts is None:
-        return source.count("\n", 0, pos) + 1, pos - (source.rfind("\n", 0, pos) + 1)
-    line = bisect.bisect_right(starts, pos)
-    return line, pos - starts[line - 1]
+LeanFileError = LeanLexError  # the file cannot be read as Lean; the message gives the line
 
 
 def lex(source: str) -> tuple[list[Token], list[tuple[int, int]]]:
-    """Code tokens, and the spans of comments. String and char literals hold no code: no token comes from
-    their insides, and they stay in the text (a definition's string is part of it)."""
-    tokens: list[Token] = []
-    skipped: list[tuple[int, int]] = []  # comments
-    i, n, depth = 0, len(source), 0
-    starts = [0, *(m.end() for m in re.finditer("\n", source))]
-    while i < n:
-        c = source[i]
-        if c.isspace():
-            i += 1
-            continue
-        if source.startswith("--", i):
-            j = source.find("\n", i)
-            j = n if j == -1 else j
-            skipped.append((i, j))
-            i = j
-            continue
-        if source.startswith("/-", i):
-            j, level = i + 2, 1
-            while j < n and level:
-                if source.startswith("/-", j):
-                    level, j = level + 1, j + 2
-                elif source.startswith("-/", j):
-                    level, j = level - 1, j + 2
-                else:
-                    j += 1
-            if level:
-                raise LeanFileError(f"line {_line_col(source, i, starts)[0]}: unterminated block comment")
-            skipped.append((i, j))
-            i = j
-            continue
-        if c == '"':
-            j = i + 1
-            while j < n and source[j] != '"':
-                j += 2 if source[j] == "\\" else 1
-            if j >= n:
-                raise LeanFileError(f"line {_line_col(source, i, starts)[0]}: unterminated string")
-            line, col = _line_col(source, i, starts)
-            tokens.append(Token(i, j + 1, source[i:j + 1], line, col, depth))
-            i = j + 1
-            continue
-        if c == "'" and (m := re.match(r"'(\\.[^']*|[^\\'\n])'", source[i:])):
-            line, col = _line_col(source, i, starts)  # a char literal ('a', '\n'); a prime after a name is part of it
-            tokens.append(Token(i, i + m.end(), source[i:i + m.end()], line, col, depth))
-            i += m.end()
-            continue
-        line, col = _line_col(source, i, starts)
-        if _IDENT_START.match(c):
-            j = i + 1
-            while j < n and _IDENT_CHAR.match(source[j]):
-                if source[j] == "«":
-                    k = source.find("»", j)
-                    j = n if k == -1 else k + 1
-                else:
-                    j += 1
-            tokens.append(Token(i, j, source[i:j], line, col, depth))
-            i = j
-            continue
-        if source.startswith(":=", i):
-            tokens.append(Token(i, i + 2, ":=", line, col, depth))
-            i += 2
-            continue
-        if c in "([{⟨⦃":
-            tokens.append(Token(i, i + 1, c, line, col, depth))
-            depth += 1
-        elif c in ")]}⟩⦄":
-            depth = max(0, depth - 1)
-            tokens.append(Token(i, i + 1, c, line, col, depth))
-        else:
-            tokens.append(Token(i, i + 1, c, line, col, depth))
-        i += 1
-    return tokens, skipped
+    """Code tokens and comment spans, by the project's one Lean lexer (prover/lean/lexer.py)."""
+    return tokens(source)
 
 
 def _blank(source: str, spans: list[tuple[int, int]], lo: int, hi: int) -> str:
