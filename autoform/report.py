@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from prover.io import atomic_write_text
+
 
 def _pct(a: int, b: int | None) -> str:
     return f"{a}/{b} ({100 * a / b:.1f}%)" if b else "–"
@@ -59,7 +61,7 @@ def write_report(path: Path, rows: Sequence[dict], manifest: dict) -> None:
         for r in failed:
             errs = [c["error"] for c in r["candidates"] if c["error"]]
             lines.append(f"- {r['name']}: {_cell(errs[0][:200]) if errs else 'no candidates'}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def write_lean_file(path: Path, rows: Sequence[dict]) -> None:
@@ -69,4 +71,4 @@ def write_lean_file(path: Path, rows: Sequence[dict]) -> None:
     for r in rows:
         if r["status"] == "formalized":
             body += [f"-- {r['name']}", r["core_statement"], ""]
-    path.write_text("\n".join(body), encoding="utf-8")
+    atomic_write_text(path, "\n".join(body))

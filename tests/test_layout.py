@@ -38,6 +38,9 @@ def test_one_jsonl_reader_one_appender_one_atomic_write():
     assert {where(h) for h in hits(r"os\.replace\(|\.replace\(path\)|os\.fsync\(", code)} <= {
         "prover/io.py", "prover/train/trainer.py"}
     assert not hits(r"\.tmp\b.*write_text|write_text.*\.tmp\b", code)
+    # a JSON line written by hand: only the JSONL writer and the daemon's socket protocol
+    assert {where(h) for h in hits(r'json\.dumps\(.*\+ *"\\n"', sources(*PACKAGES))} <= {
+        "prover/io.py", "prover/lean/daemon.py"}
 
 
 def test_one_judge_and_one_proof_text_builder():

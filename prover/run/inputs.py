@@ -10,12 +10,12 @@ Everything here runs before Lean starts; a bad input raises `InputError` naming 
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..io import atomic_write_text, dumps_row
 from ..lean.check_file import FileError, read_source
 from . import lean_file
 from .results import TheoremResult
@@ -68,9 +68,9 @@ def statement_name(text: str) -> str | None:
 def _write_rows(out: Path, rows: Sequence[dict]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / PROBLEMS_NAME
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    text = "".join(dumps_row(r) + "\n" for r in rows)
     if not path.is_file() or path.read_text(encoding="utf-8") != text:  # unchanged: --resume sees the same data
-        path.write_text(text, encoding="utf-8")
+        atomic_write_text(path, text)
     return path
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..generate.base import TacticGenerator
+from ..io import atomic_write_text
 from ..outcome import Outcome
 from ..search import Budget, ProofEnv
 from ..lean.backend import lean_version as _lean_version
@@ -145,9 +146,7 @@ def write_proofs_file(out: Path, rows: Sequence[TheoremResult], preludes: Sequen
     for r in sorted(rows, key=lambda r: r.name):
         if r.proved and r.verified and r.proof_text:
             lines += [r.proof_text.rstrip("\n"), ""]
-    path = out / "proofs.lean"
-    path.write_text("\n".join(lines))
-    return path
+    return atomic_write_text(out / "proofs.lean", "\n".join(lines))
 
 
 @dataclass

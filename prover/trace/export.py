@@ -12,11 +12,11 @@ Only sound declarations (see `tracer`) reach `dataset/tactics` and `leandojo.jso
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..io import atomic_write_json, write_jsonl
 from .tracer import TracedDecl, TracedFile
 
 DECL_KINDS = {"theorem", "example", "definition", "instance", "abbrev", "structure", "inductive", "classInductive",
@@ -107,33 +107,33 @@ def write(out: Path, files: list[TracedFile], meta: dict[str, dict[str, Any]] | 
     """Write everything under `out`; returns the summary. `meta` maps a corpus to {url, commit, licence}."""
     meta = meta or {}
     out.mkdir(parents=True, exist_ok=True)
-    theorems, tac_rows, decl_rows = [], [], []
-    with open(out / "files.jsonl", "w") as ff, open(out / "declarations.jsonl", "w") as fd:
-        for f in files:
-            decls = [d for d in f.decls if _is_decl(d)]
-            ff.write(json.dumps({"path": f.path, "corpus": f.corpus, "status": f.status, "error": f.error,
-                                 "notes": f.notes, "missing_imports": f.missing_imports,
-                                 "prefix_failed": f.prefix_failed, "declarations": len(decls),
-                                 "elaborated": sum(d.ok for d in decls), "exported": sum(d.exportable for d in decls),
-                                 "seconds": round(f.seconds, 2)}, ensure_ascii=False) + "\n")
-            code = f.code.encode()
-            for d in decls:
-                row = _decl_row(f, d)
-                decl_rows.append(row)
-                fd.write(json.dumps(row, ensure_ascii=False) + "\n")
-                if not d.exportable:
-                    continue
-                theorems.append(theorem_json(f, d, meta.get(f.corpus, {})))
-                for i, t in enumerate(d.tactics):
-                    ann, _ = t.annotated(code, f.path)
-                    tac_rows.append({
-                        "corpus": f.corpus, "file_path": f.path, "full_name": d.full_name, "index": i,
-                        "tactic": t.tactic, "annotated_tactic": ann, "kind": t.kind, "state_before": t.state_before,
-                        "state_after": t.state_after, "line": t.line, "column": t.column, "end_line": t.end_line,
-                        "end_column": t.end_column,
-                        "premises": [{"full_name": p.full_name, "module": p.module, "def_path": p.def_path(f.path),
-                                      "start": p.start, "end": p.end} for p in t.premises]})
-    (out / "leandojo.json").write_text(json.dumps(theorems, ensure_ascii=False, indent=1))
+    theorems, tac_rows, decl_rows, file_rows = [], [], [], []
+    for f in files:
+        decls = [d for d in f.decls if _is_decl(d)]
+        file_rows.append({"path": f.path, "corpus": f.corpus, "status": f.status, "error": f.error,
+                          "notes": f.notes, "missing_imports": f.missing_imports,
+                          "prefix_failed": f.prefix_failed, "declarations": len(decls),
+                          "elaborated": sum(d.ok for d in decls), "exported": sum(d.exportable for d in decls),
+                          "seconds": round(f.seconds, 2)})
+        code = f.code.encode()
+        for d in decls:
+            row = _decl_row(f, d)
+            decl_rows.append(row)
+            if not d.exportable:
+                continue
+            theorems.append(theorem_json(f, d, meta.get(f.corpus, {})))
+            for i, t in enumerate(d.tactics):
+                ann, _ = t.annotated(code, f.path)
+                tac_rows.append({
+                    "corpus": f.corpus, "file_path": f.path, "full_name": d.full_name, "index": i,
+                    "tactic": t.tactic, "annotated_tactic": ann, "kind": t.kind, "state_before": t.state_before,
+                    "state_after": t.state_after, "line": t.line, "column": t.column, "end_line": t.end_line,
+                    "end_column": t.end_column,
+                    "premises": [{"full_name": p.full_name, "module": p.module, "def_path": p.def_path(f.path),
+                                  "start": p.start, "end": p.end} for p in t.premises]})
+    write_jsonl(out / "files.jsonl", file_rows)
+    write_jsonl(out / "declarations.jsonl", decl_rows)
+    atomic_write_json(out / "leandojo.json", theorems, indent=1)
     if dataset:
         from datasets import Dataset, DatasetDict
 
@@ -141,5 +141,5 @@ def write(out: Path, files: list[TracedFile], meta: dict[str, dict[str, Any]] | 
         DatasetDict({"tactics": Dataset.from_list(tac_rows, features=ft),
                      "declarations": Dataset.from_list(decl_rows, features=fdl)}).save_to_disk(str(out / "dataset"))
     summary = summarise(files)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_json(out / "summary.json", summary, indent=1)
     return summary

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..io import atomic_write_text, write_jsonl
 from ..run.bench import load_bench
 from ..run.manifest import build_manifest, model_fingerprint, read_manifest, sha256_file, write_manifest
 from ..run.results import TheoremResult, read_results
@@ -174,7 +175,7 @@ def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean:
         earlier = load_proofs(prev[-1] / "data" / "proofs.jsonl") if prev else []
         kept, rejected = collect(lean.envs()[0], pool, rows, source=d.name, earlier=earlier)
         info = save(kept, d / "data")
-        (d / "data" / "rejected.jsonl").write_text("".join(json.dumps(asdict(r)) + "\n" for r in rejected))
+        write_jsonl(d / "data" / "rejected.jsonl", (asdict(r) for r in rejected))
         if uses_memory(cfg):
             info.update(update_memory(memory_before(root, d), d / "data" / "proofs.jsonl", d / "data" / MEMORY))
         done("collect", t0, l0, **info, rejected=len(rejected))
@@ -218,7 +219,7 @@ def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean:
             after["mean_expansions_to_proof"] < before["mean_expansions_to_proof"])
         accepted = new_model.is_dir() and (better or cfg.force)
         if accepted:
-            (root / CURRENT).write_text(str(new_model.resolve()) + "\n")
+            atomic_write_text(root / CURRENT, str(new_model.resolve()) + "\n")  # never a half-written pointer
         done("evaluate", t0, l0, before=before, after=after, gained=gained, lost=lost, accepted=accepted,
              forced=cfg.force and not better, output_model=model_fingerprint(new_model) if new_model.is_dir()
              else None)
@@ -349,4 +350,4 @@ def _write_report(d: Path, m: dict) -> None:
              (": the new model is now the current one." if ev["accepted"] else
               ": the input model stays current (pass `--force` to take the new one anyway)."), "",
              "Wall time per step (a resumed step counts only its last run):", "", *timing]
-    (d / "report.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(d / "report.md", "\n".join(lines) + "\n")

@@ -69,6 +69,8 @@ from typing import Sequence
 
 import torch
 
+from ..io import atomic_write_json
+
 DS_CONFIG = Path(__file__).with_name("ds_zero3.json")
 CKPT_DIR = "checkpoints"
 MODEL_DIR = "model"
@@ -457,7 +459,7 @@ def train(cfg: TrainConfig) -> dict:
         "config": dataclasses.asdict(cfg),
     }
     if main_proc:
-        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+        atomic_write_json(out / METRICS_FILE, metrics, indent=1)
         tps = metrics["tokens_per_second"]
         print(f"[train] world_size={world} steps={total} final_loss={metrics['final_loss']:.4f} "
               f"tokens/s={tps if tps is None else round(tps, 1)} wall={metrics['wall_seconds']:.1f}s "
