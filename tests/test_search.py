@@ -219,3 +219,22 @@ def test_the_heap_frontier_expands_in_exactly_the_order_of_a_full_sort(monkeypat
                         closers_first=seed % 2)
         BestFirstSearch(ToyEnv(), _RandomGenerator(seed), budget, debug=True).search(f"theorem t : {7 + seed}", "t")
     assert sum(compared) > 200  # the comparison really ran over many expansions
+
+
+# ----------------------------------------------------------------------------- the judge on the toy environment
+def test_the_judge_builds_one_text_and_refuses_what_the_check_does_not_vouch_for():
+    from prover.lean.judge import theorem_name, verify_proof
+
+    env = ToyEnv()
+    ok, text, why = verify_proof(env, "theorem t : 2 := by sorry", ["dec", "dec", "zero"])
+    assert ok and why == "" and text == "theorem t : 2 := by\n  dec\n  dec\n  zero\n" == env.checks[-1]
+    ok, _, why = verify_proof(env, "theorem t : 2", ["dec", "zero"])
+    assert not ok and why
+    assert theorem_name("lemma foo (x : Nat) : x = x") == "foo" and theorem_name("example : True") is None
+
+    class OtherName(ToyEnv):  # the check answers about some other declaration
+        def check(self, code, statement=None, name=None, **kw):
+            return super().check(code, statement, "someone_else", **kw)
+
+    ok, _, why = verify_proof(OtherName(), "theorem t : 1", ["dec", "zero"])
+    assert not ok and "no declaration named 't'" in why

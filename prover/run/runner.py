@@ -6,7 +6,8 @@ pool, or Ray actors with their own pools) -> search theorems in parallel, append
 theorems already in `results.jsonl`; `--baseline` runs the fixed-tactic generator over the same theorems
 into `baseline/` for the report's comparison row.
 
-Only the verdict of `verify_proof` (a from-scratch `check` of the final text) makes a theorem "proved".
+Only the verdict of the judge (`prover/lean/judge.py`, a from-scratch `check` of the final text) makes a
+theorem "proved".
 Every input (benchmark, preludes, model folder or server, generator names and options) is checked by
 `preflight` before Lean starts or a model loads. A theorem whose search raised gets a machinery outcome
 (prover/outcome.py), never a verdict; `--resume` retries those. `exit_status` turns the rows into the
