@@ -89,7 +89,7 @@ def test_one_round_writes_every_artifact_and_a_killed_round_resumes(lean, tmp_pa
 def test_a_round_starts_one_lean_for_every_step_and_closes_it(tmp_path, monkeypatch):
     """No real Lean: the steps that need one (prove, collect, both evaluations) get the same server, started once
     with the pool's and the benchmark's preludes (each once), and the round closes it."""
-    import prover.run.runner as runner
+    import prover.run.local as local
 
     started, closed = [], []
 
@@ -101,7 +101,7 @@ def test_a_round_starts_one_lean_for_every_step_and_closes_it(tmp_path, monkeypa
         started.append((n, list(preludes)))
         return [Env() for _ in range(n)]
 
-    monkeypatch.setattr(runner, "start_lean_servers", start)
+    monkeypatch.setattr(local, "start_lean_servers", start)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for sub, text in (("a", "def x := 1"), ("b", "def x := 1")):
