@@ -141,5 +141,5 @@ def write_filled(path: Path, rows: Sequence[TheoremResult]) -> tuple[Path, int]:
     proofs = {r.name: [r.proof] for r in rows if r.proved and r.verified and r.proof}
     source = read_source(path)
     out = filled_path(path)
-    out.write_bytes(lean_file.fill(source, proofs).encode("utf-8"))
+    atomic_write_text(out, lean_file.fill(source, proofs))
     return out, len(proofs)
