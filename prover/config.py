@@ -155,6 +155,9 @@ def parser_class() -> type:
             own = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
             names = aliases + [n for n in own if n not in aliases]  # an alias is the flag's historical name
             default = _default(f)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING \
+                    and not mine.get("positional"):
+                md["required"] = True  # unless a config file gives it (parse_known_args)
             tp = _plain_type(f.type)
             if mine.get("positional"):
                 self.add_argument(f.name, nargs="?", default=default, type=_as_type(mine.get("parse") or tp), **md)
@@ -172,6 +175,8 @@ def parser_class() -> type:
                     self.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
                                       help=f"the opposite of {names[0]}")
             elif "parse" in mine or tp in (str, int, float, Path):
+                if aliases:
+                    md.setdefault("metavar", names[0].lstrip("-").replace("-", "_").upper())
                 self.add_argument(*names, dest=f.name, type=_as_type(mine.get("parse") or tp), default=default, **md)
             else:  # plain types, Optional, Literal, Enum: HfArgumentParser's own handling
                 g = copy.copy(f)
@@ -189,7 +194,11 @@ def parser_class() -> type:
                 pre.add_argument("--config", dest="config_file", default=None)
                 known, _ = pre.parse_known_args(args)
                 if known.config_file:
-                    self.set_defaults(**load_config_file(known.config_file, self.dataclass_types))
+                    values = load_config_file(known.config_file, self.dataclass_types)
+                    self.set_defaults(**values)
+                    for action in self._actions:
+                        if action.dest in values:
+                            action.required = False
             ns, rest = super().parse_known_args(args, namespace)
             ns.__dict__.pop("_given", None)
             return ns, rest

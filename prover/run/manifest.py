@@ -222,6 +222,8 @@ def build_manifest(*, bench_path: str | os.PathLike, budget: dict, generator: st
 
 
 SECRET_OPTIONS = ("api_key",)  # generator options never written down
+# generator options that change how requests travel, not what a request asks for: a resumed run may change them
+TRANSPORT_OPTIONS = ("api_key", "timeout", "max_retries", "parallel_requests", "prompts_per_request", "batch_size")
 
 
 def redact(config: dict) -> dict:

@@ -26,8 +26,8 @@ from ..generate.base import TacticGenerator
 from ..outcome import Outcome, outcome_of_exception
 from ..search import BestFirstSearch, Budget, ProofEnv
 from .bench import Problem, load_bench
-from .manifest import (build_manifest, data_info, prelude_info, read_manifest, resume_differences,
-                       write_manifest)
+from .manifest import (TRANSPORT_OPTIONS, build_manifest, data_info, prelude_info, read_manifest,
+                       resume_differences, write_manifest)
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,9 +229,7 @@ RESUME_MAY_CHANGE = (
     "workers", "progress", "resume", "ray_address", "ray_actors",  # parallelism, display, addresses
     "out", "input", "bench", "preludes", "model",  # paths and URLs: compared by content (data/prelude/model_sha256)
     "limit", "names", "baseline",  # which theorems (and passes) this invocation does
-    # generator options that change how requests travel, not what a request asks for
-    "gen_options.api_key", "gen_options.timeout", "gen_options.max_retries", "gen_options.parallel_requests",
-    "gen_options.prompts_per_request", "gen_options.batch_size",
+    *(f"gen_options.{k}" for k in TRANSPORT_OPTIONS),
 )
 
 

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..config import config_dict
 from ..run.bench import load_bench
 from ..run.manifest import build_manifest, model_fingerprint, sha256_file
 from ..run.results import TheoremResult, read_results
@@ -45,21 +46,42 @@ MEMORY = "memory.jsonl"  # in a round's data/: the memory learner's pairs after 
 CURRENT = "current_model"  # a text file in the iterations folder: the path of the accepted model
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _help(text: str, **more: Any) -> dict:
+    return {"help": text, **more}
+
+
 @dataclass
 class IterationConfig:
-    pool: Path
-    bench: Path
-    root: Path = Path("iterations")
-    model: str | None = None  # default: the current accepted model, else the bundled one
-    generator: str = "hf+fixed"
-    budget: Budget = field(default_factory=Budget)
-    eval_budget: Budget | None = None  # default: `budget`
-    nproc: int = 1
-    force: bool = False
-    workers: int = 1
-    train_args: Sequence[str] = ()  # extra trainer flags, e.g. ("--max-steps", "20", "--lr", "1e-4")
-    gen_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
+    """The settings of `python -m prover.train` (its flags and `--config FILE` keys, prover/config.py); the
+    round's manifest records them, and the prove and evaluate steps refuse to resume with other settings."""
+
+    pool: Path = field(default=ROOT / "data" / "train_pool" / "train_pool.jsonl", metadata=_help(
+        "training pool: JSONL theorems the prover tries, whose verified proofs become training data"))
+    bench: Path = field(default=ROOT / "data" / "minif2f_core" / "valid.jsonl", metadata=_help(
+        "benchmark that decides whether the new model is taken"))
+    root: Path = field(default=Path("iterations"), metadata=_help("where iterations/NNN/ live",
+                                                                  aliases=["--dir"]))
+    model: str | None = field(default=None, metadata=_help(
+        "input model (default: the current accepted one, else the bundled one)"))
+    generator: str = field(default="hf+fixed", metadata=_help("tactic generator for proving and evaluating"))
+    budget: Budget = field(default_factory=Budget, metadata=_help(
+        "prove/eval budget, key=value,... (a mapping in a config file)", parse=Budget.parse))
+    eval_budget: Budget | None = field(default=None, metadata=_help(
+        "the benchmark's budget, if not --budget", parse=Budget.parse))
+    nproc: int = field(default=1, metadata=_help("training processes on this machine"))
+    force: bool = field(default=False, metadata=_help("take the new model even if the benchmark says no"))
+    workers: int = field(default=1, metadata=_help("theorems searched at once (one Lean server each)"))
+    # extra trainer flags, e.g. ("--max-steps", "20", "--lr", "1e-4")
+    train_args: Sequence[str] = field(default=(), metadata=_help(
+        'extra trainer flags (repeatable; each split on spaces: --train-arg "--epochs 3 --lr 5e-5")',
+        repeat=True, split=True, aliases=["--train-arg"]))
+    gen_options: dict[str, Any] = field(default_factory=dict, metadata=_help(
+        "generator option for proving and evaluating (repeatable), as for `python -m prover prove` "
+        "(e.g. dtype=bfloat16, temperature=0.8)", kv=True, aliases=["--gen-opt"]))
+    progress: bool = field(default=True, metadata=_help("show progress bars"))
 
 
 def iteration_dirs(root: Path) -> list[Path]:
@@ -131,7 +153,7 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
     if not m:
         model = current_model(root, cfg.model)
         base = build_manifest(bench_path=cfg.bench, budget=asdict(cfg.budget), generator=cfg.generator,
-                              model_path=model, argv=list(sys.argv), lean_version=None)
+                              model_path=model, argv=list(sys.argv), lean_version=None, config=config_dict(cfg))
         m = {**base, "iteration": int(d.name), "input_model": model, "pool": {"path": str(cfg.pool),
              "sha256": sha256_file(cfg.pool)}, "eval_budget": asdict(cfg.eval_budget or cfg.budget),
              "nproc": cfg.nproc, "gen_options": dict(cfg.gen_options), "train_args": list(cfg.train_args),
