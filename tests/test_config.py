@@ -193,3 +193,41 @@ def test_the_resume_check_through_the_command_line_runs_before_lean(tmp_path, mo
     rc = main(["prove", "--config", str(cfg_file), "--budget", "max_expansions=3"])
     err = capsys.readouterr().err
     assert rc == 2 and "budget.max_expansions: 2 -> 3" in err, err
+
+
+# ------------------------------------------------------------------------------------ environment settings
+def test_environment_settings_are_read_when_called_and_bad_values_name_the_variable(monkeypatch):
+    from prover import settings
+    from prover.lean.backend import BackendError, cache_root, lean_threads
+
+    monkeypatch.setenv("PROVER_LEAN_MAX_REQUEST_BYTES", "1000")
+    assert settings.lean_max_request_bytes() == 1000  # after import: read now, not when the module loaded
+    monkeypatch.delenv("PROVER_LEAN_MAX_REQUEST_BYTES")
+    assert settings.lean_max_request_bytes() == 256 * 1024
+    monkeypatch.setenv("PROVER_CACHE", "/somewhere/else")
+    assert cache_root() == Path("/somewhere/else")
+    monkeypatch.setenv("PROVER_LEAN_START_TIMEOUT", "soon")
+    with pytest.raises(settings.SettingError, match="PROVER_LEAN_START_TIMEOUT='soon': expected a number"):
+        settings.lean_start_timeout()
+    monkeypatch.setenv("PROVER_LEAN_THREADS", "0")
+    with pytest.raises(BackendError, match="PROVER_LEAN_THREADS must be at least 1"):
+        lean_threads()
+    monkeypatch.setenv("PROVER_LEAN_OS_SANDBOX", "maybe")
+    with pytest.raises(ValueError, match="PROVER_LEAN_OS_SANDBOX='maybe'"):
+        settings.os_sandbox()
+    # every variable the code reads is in the module's table
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    read = set()
+    for path in [*root.glob("prover/**/*.py"), *root.glob("autoform/*.py"), *root.glob("scripts/*.py")]:
+        read |= set(re.findall(r"\b(PROVER_[A-Z_]+)\b", path.read_text()))
+    doc = settings.__doc__
+    assert {v for v in read if v != "PROVER_TEST_DAEMON"} <= set(settings.SETTINGS) and \
+        all(f"`{v}`" in doc for v in settings.SETTINGS)
+    # ... and read there only
+    direct = [str(p.relative_to(root)) for p in [*root.glob("prover/**/*.py"), *root.glob("autoform/*.py"),
+                                                  *root.glob("scripts/*.py")]
+              if p.name != "settings.py" and re.search(r"environ(\.get)?\(?\[?\s*[\"'](PROVER_|OPENAI_API_KEY)",
+                                                       p.read_text())]
+    assert direct == []
