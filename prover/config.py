@@ -189,17 +189,23 @@ def parser_class() -> type:
 
         # --- --config FILE, then the command line
         def parse_known_args(self, args=None, namespace=None):
-            if self.dataclass_types:
-                pre = argparse.ArgumentParser(add_help=False)
-                pre.add_argument("--config", dest="config_file", default=None)
-                known, _ = pre.parse_known_args(args)
-                if known.config_file:
-                    values = load_config_file(known.config_file, self.dataclass_types)
-                    self.set_defaults(**values)
-                    for action in self._actions:
-                        if action.dest in values:
-                            action.required = False
-            ns, rest = super().parse_known_args(args, namespace)
+            saved = [(a, a.default, a.required) for a in self._actions], dict(self._defaults)
+            try:
+                if self.dataclass_types:
+                    pre = argparse.ArgumentParser(add_help=False)
+                    pre.add_argument("--config", dest="config_file", default=None)
+                    known, _ = pre.parse_known_args(args)
+                    if known.config_file:  # the file's values become defaults: a flag given still wins
+                        values = load_config_file(known.config_file, self.dataclass_types)
+                        self.set_defaults(**values)
+                        for action in self._actions:
+                            if action.dest in values:
+                                action.required = False
+                ns, rest = super().parse_known_args(args, namespace)
+            finally:  # the parser stays as built: a second parse does not see this one's file
+                for action, default, required in saved[0]:
+                    action.default, action.required = default, required
+                self._defaults = saved[1]
             ns.__dict__.pop("_given", None)
             return ns, rest
 

@@ -231,3 +231,52 @@ def test_environment_settings_are_read_when_called_and_bad_values_name_the_varia
               if p.name != "settings.py" and re.search(r"environ(\.get)?\(?\[?\s*[\"'](PROVER_|OPENAI_API_KEY)",
                                                        p.read_text())]
     assert direct == []
+
+
+# ------------------------------------------------------------------------------------ the other commands
+def test_formalize_and_train_flags_and_files(tmp_path):
+    from autoform.pipeline import FormalizeConfig
+    from autoform.run import RunConfig as FormalizeRun
+    from prover.train.iteration import IterationConfig
+
+    ap = ConfigParser([FormalizeRun, FormalizeConfig])
+    f = write(tmp_path / "f.yaml", "input: problems.jsonl\nk: 4\nrepair-rounds: 1\ngen_opt: {dtype: bfloat16}\n")
+    run_cfg, settings = ap.parse_config(["--config", str(f), "--k", "2", "--no-flags", "--few-shot", "1"])
+    assert run_cfg.input == "problems.jsonl" and run_cfg.gen_options == {"dtype": "bfloat16"}
+    assert (settings.k, settings.repair_rounds, settings.flags, settings.few_shot) == (2, 1, False, 1)
+    with pytest.raises(ConfigError, match="required: --input"):
+        ap.parse_config(["--k", "2"])
+    ap = ConfigParser(IterationConfig)
+    (it,) = ap.parse_config(["--dir", "its", "--train-arg", "--epochs 3 --lr 5e-5", "--train-arg", "--max-steps 2",
+                             "--gen-opt", "dtype=bfloat16", "--budget", "max_expansions=8", "--force"])
+    assert str(it.root) == "its" and list(it.train_args) == ["--epochs", "3", "--lr", "5e-5", "--max-steps", "2"]
+    assert it.gen_options == {"dtype": "bfloat16"} and it.budget.max_expansions == 8 and it.force
+    f = write(tmp_path / "t.json", json.dumps({"dir": "x", "train_args": ["--epochs", "1"], "nproc": 2,
+                                               "eval_budget": "max_expansions=3"}))
+    (it,) = ap.parse_config(["--config", str(f), "--nproc", "1"])
+    assert (str(it.root), list(it.train_args), it.nproc, it.eval_budget.max_expansions) == ("x", ["--epochs", "1"], 1, 3)
+
+
+def test_formalize_resume_refuses_changed_settings_naming_them(tmp_path):
+    import dataclasses
+
+    from autoform.run import RunConfig as FormalizeRun
+    from autoform.run import RunError as FormalizeError
+    from autoform.run import run as formalize
+    from autoform.run import run_identity
+    from prover.run.manifest import write_manifest
+
+    src = write(tmp_path / "in.jsonl", json.dumps({"name": "p1", "informal_statement": "Show that 2 + 3 = 5."}) + "\n")
+    prelude = write(tmp_path / "prelude.lean", "def two : Nat := 2\n")
+    cfg = FormalizeRun(input=str(src), out=tmp_path / "run", prelude=prelude, gen_options={"temperature": 1.0},
+                       progress=False)
+    # the state a first run leaves: a row and the manifest recording its identity
+    (tmp_path / "run").mkdir()
+    write(tmp_path / "run" / "formalized.jsonl", json.dumps({"name": "p1", "status": "formalized"}) + "\n")
+    write_manifest(tmp_path / "run", {"extra": {"autoform": run_identity(cfg)}})
+    resume = dataclasses.replace(cfg, resume=True)
+    with pytest.raises(FormalizeError, match=r"gen_options.temperature: 1.0 -> 0.7"):
+        formalize(dataclasses.replace(resume, gen_options={"temperature": 0.7}), env=object(), sampler=object())
+    prelude.write_text("def two : Nat := 1 + 1\n")
+    with pytest.raises(FormalizeError, match=r"prelude_sha256: '[0-9a-f]{64}' -> '[0-9a-f]{64}'"):
+        formalize(resume, env=object(), sampler=object())
