@@ -15,6 +15,7 @@ metadata this module adds to HfArgumentParser's:
                            a flag overrides the file's value of its key, the file's other keys stay
     parse=callable         converts the flag's text (and a file's value) into the field's type (Budget.parse)
     cli=False              not a setting: set by the program (argv, factories for tests), not by flags or files
+    no_flag="--no-eos"     a True-by-default bool's historical "off" flag (besides --no-<name>)
 
 A bool field is `--name` (store_true) and, when it defaults to True, `--no-name` too: a bare flag never eats
 the positional argument after it.
@@ -149,7 +150,7 @@ def parser_class() -> type:
 
         def _add_field(self, f: dataclasses.Field) -> None:
             md = dict(f.metadata)
-            mine = {k: md.pop(k) for k in ("positional", "repeat", "split", "kv", "parse", "cli") if k in md}
+            mine = {k: md.pop(k) for k in ("positional", "repeat", "split", "kv", "parse", "cli", "no_flag") if k in md}
             aliases = md.pop("aliases", [])
             aliases = [aliases] if isinstance(aliases, str) else list(aliases)
             own = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
@@ -172,8 +173,9 @@ def parser_class() -> type:
             elif tp is bool:
                 self.add_argument(*names, dest=f.name, action="store_true", default=default, **md)
                 if default is True:
-                    self.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
-                                      help=f"the opposite of {names[0]}")
+                    off = [f"--no-{f.name.replace('_', '-')}"]
+                    off = ([mine["no_flag"]] if "no_flag" in mine else []) + off
+                    self.add_argument(*off, dest=f.name, action="store_false", help=f"the opposite of {names[0]}")
             elif "parse" in mine or tp in (str, int, float, Path):
                 if aliases:
                     md.setdefault("metavar", names[0].lstrip("-").replace("-", "_").upper())
