@@ -280,3 +280,21 @@ def test_formalize_resume_refuses_changed_settings_naming_them(tmp_path):
     prelude.write_text("def two : Nat := 1 + 1\n")
     with pytest.raises(FormalizeError, match=r"prelude_sha256: '[0-9a-f]{64}' -> '[0-9a-f]{64}'"):
         formalize(resume, env=object(), sampler=object())
+
+
+def test_an_unfinished_training_round_refuses_other_settings(tmp_path):
+    import dataclasses
+
+    from prover.config import config_dict
+    from prover.run.manifest import sha256_file
+    from prover.train import iteration as it
+
+    pool = write(tmp_path / "pool.jsonl", json.dumps({"name": "a", "core_statement": "theorem a : 1"}) + "\n")
+    cfg = it.IterationConfig(pool=pool, bench=pool, root=tmp_path / "its", train_args=["--epochs", "3"],
+                             gen_options={"temperature": 1.0})
+    m = {"config": config_dict(cfg), "pool": {"sha256": sha256_file(pool)}, "data": {"sha256": sha256_file(pool)}}
+    it._check_same_round(dataclasses.replace(cfg, workers=2, nproc=2, force=True), m, tmp_path / "001")
+    with pytest.raises(ValueError, match=r"gen_options.temperature: 1.0 -> 0.5; train_args: \['--epochs', '3'\] -> "
+                                         r"\['--epochs', '1'\]"):
+        it._check_same_round(dataclasses.replace(cfg, train_args=["--epochs", "1"], gen_options={"temperature": 0.5}),
+                             m, tmp_path / "001")

@@ -343,6 +343,8 @@ def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool 
     theorem names, preludes (present, and present when rows need one), the generator's names and options,
     the model folder (hf) or the server's URL and that it answers (openai), and (with `check_out`) that
     `--out` holds no other run unless `--resume` continues the same one."""
+    if cfg.bench is None or cfg.out is None:
+        raise RunError("a run needs a benchmark (--bench) and a run directory (--out)")
     if cfg.workers < 1:
         raise RunError(f"--workers must be at least 1, got {cfg.workers}")
     problems = load_bench(cfg.bench)

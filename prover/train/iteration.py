@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..config import config_dict
+from ..config import config_diff, config_dict, describe_diff
 from ..run.bench import load_bench
-from ..run.manifest import build_manifest, model_fingerprint, sha256_file
+from ..run.manifest import TRANSPORT_OPTIONS, build_manifest, model_fingerprint, sha256_file
 from ..run.results import TheoremResult, read_results
 from ..run.runner import RunConfig, run
 from ..search import Budget
@@ -82,6 +82,23 @@ class IterationConfig:
         "generator option for proving and evaluating (repeatable), as for `python -m prover prove` "
         "(e.g. dtype=bfloat16, temperature=0.8)", kv=True, aliases=["--gen-opt"]))
     progress: bool = field(default=True, metadata=_help("show progress bars"))
+
+
+# What an unfinished round may be resumed with differently: how it runs and whether it forces acceptance. The
+# pool and benchmark are compared by content; the input model is the one the round started with.
+RESUME_MAY_CHANGE = ("workers", "progress", "nproc", "root", "force", "pool", "bench", "model",
+                     *(f"gen_options.{k}" for k in TRANSPORT_OPTIONS))
+
+
+def _check_same_round(cfg: IterationConfig, m: dict, d: Path) -> None:
+    """Refuse to continue round `d` with other settings than it started with, naming each difference."""
+    old = {**m["config"], "pool_sha256": (m.get("pool") or {}).get("sha256"),
+           "bench_sha256": (m.get("data") or {}).get("sha256")}
+    new = {**config_dict(cfg), "pool_sha256": sha256_file(cfg.pool), "bench_sha256": sha256_file(cfg.bench)}
+    diffs = config_diff(old, new, ignore=RESUME_MAY_CHANGE)
+    if diffs:
+        raise ValueError(f"iteration {d.name} is unfinished and was started with other settings (its value -> "
+                         f"this one): {describe_diff(diffs)}; rerun with those, or use another --dir")
 
 
 def iteration_dirs(root: Path) -> list[Path]:
@@ -159,6 +176,8 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
              "nproc": cfg.nproc, "gen_options": dict(cfg.gen_options), "train_args": list(cfg.train_args),
              "steps_done": [], "metrics": {}}
         _write_manifest(d, m)
+    elif "config" in m:
+        _check_same_round(cfg, m, d)
     model = m["input_model"]
     print(f"iteration {d.name}: input model {model}; steps done: {m['steps_done'] or 'none'}", file=sys.stderr)
     lean = SharedLean(cfg, envs)
