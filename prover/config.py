@@ -1,9 +1,15 @@
 """Typed command configs: one dataclass per command is its CLI, its `--config FILE` and its manifest entry.
 
-A command's settings are the fields of its config dataclass(es) (`prove`: `prover.run.runner.RunConfig`;
-`python -m autoform`: `autoform.run.RunConfig` + `autoform.pipeline.FormalizeConfig`; `python -m prover.train`:
-`prover.train.iteration.IterationConfig`; the bench scripts their own). `ConfigParser` (a
-`transformers.HfArgumentParser`) derives the flags from the fields: `--field-name` (and `--field_name`), the
+A command's settings are the fields of its config dataclass(es):
+
+    python -m prover prove        prover.run.runner.RunConfig
+    python -m autoform            autoform.run.RunConfig + autoform.pipeline.FormalizeConfig
+    python -m prover.train        prover.train.iteration.IterationConfig
+    python -m prover.train.launch prover.train.launch.LaunchConfig (the trainer's flags follow `--`)
+    python -m prover.train.trainer prover.train.trainer.TrainConfig
+    scripts/bench_generate.py, scripts/bench_lean.py: BenchGenerateConfig, BenchLeanConfig
+
+`ConfigParser` (a `transformers.HfArgumentParser`, imported on first use) derives the flags from the fields: `--field-name` (and `--field_name`), the
 type from the annotation, the default from the field, the help from `field(metadata={"help": ...})`. Field
 metadata this module adds to HfArgumentParser's:
 
@@ -23,15 +29,17 @@ the positional argument after it.
 `--config FILE` (YAML or JSON, a mapping of field names to values) fills the fields first and the command
 line overrides it: the file's values become the parser's defaults before the flags are parsed. A key that
 is no field is an error naming it. `config_dict` turns a config into JSON-able data for the manifest;
-`config_diff` lists the fields where two such dicts differ (dotted keys, e.g. `gen_options.temperature`).
+`config_diff` lists the fields where two such dicts differ (dotted keys, e.g. `gen_options.temperature`);
+each command's `--resume` compares its recorded config with the new one except its `RESUME_MAY_CHANGE`.
+Bad flags and files raise ConfigError (a ValueError), which each command prints as one line, exit 2.
 
 There is one KEY=VALUE parser: `parse_kv` (with `parse_value` for its values); `Budget.parse` uses it too.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import copy
+import dataclasses
 import functools
 import json
 import types
