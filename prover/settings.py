@@ -15,6 +15,8 @@ so a test's or a caller's `os.environ` change takes effect), with a clear error 
 | `PROVER_LEAN_OS_SANDBOX` | `auto` | the OS sandbox around Lean: `auto` (bubblewrap where it works), `off`, or `require` |
 | `PROVER_LEAN_MAX_VMEM_MB` | `32768` | virtual-memory limit of a native Lean process (prlimit), MB |
 | `PROVER_PROGRESS_INTERVAL` | `30` | seconds between progress lines when stderr is not a terminal (0: every update) |
+| `PROVER_LOG_LEVEL` | `INFO` | level of the project's diagnostic log messages (DEBUG, INFO, WARNING, ...) |
+| `PROVER_SEARCH_DEBUG` | `0` | `1`: check the search tree's invariants after every expansion (the tests set it) |
 | `OPENAI_API_KEY` | `EMPTY` | the key the `openai` generator sends, unless `--gen-opt api_key=...` gives one |
 
 Variables of other tools that the code sets or passes on (`OMP_NUM_THREADS`, `DS_ACCELERATOR`, `WORLD_SIZE`,
@@ -54,6 +56,8 @@ SETTINGS = {s.name: s for s in (
     Setting("PROVER_LEAN_OS_SANDBOX", "auto", "OS sandbox: auto, off or require"),
     Setting("PROVER_LEAN_MAX_VMEM_MB", "32768", "virtual-memory limit of native Lean, MB"),
     Setting("PROVER_PROGRESS_INTERVAL", "30", "seconds between progress lines off a terminal"),
+    Setting("PROVER_LOG_LEVEL", "INFO", "log level of diagnostics"),
+    Setting("PROVER_SEARCH_DEBUG", "0", "1: check search-tree invariants after each expansion"),
     Setting("OPENAI_API_KEY", "EMPTY", "key of the openai generator"),
 )}
 
@@ -129,6 +133,15 @@ def progress_interval() -> float:
         return max(0.0, float(str(raw("PROVER_PROGRESS_INTERVAL"))))
     except ValueError:
         return float(SETTINGS["PROVER_PROGRESS_INTERVAL"].default or 30)
+
+
+def log_level() -> str:
+    """The level name as given (upper-cased); the logging set-up refuses a name it does not know."""
+    return str(raw("PROVER_LOG_LEVEL")).strip().upper()
+
+
+def search_debug() -> bool:
+    return str(raw("PROVER_SEARCH_DEBUG")).strip().lower() in ("1", "true", "yes", "on")
 
 
 def openai_api_key() -> str:

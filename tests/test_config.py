@@ -175,7 +175,8 @@ def test_resume_refuses_a_changed_temperature_prelude_or_import_and_names_the_di
 
 def test_the_resume_check_through_the_command_line_runs_before_lean(tmp_path, monkeypatch, capsys):
     from prover.__main__ import main
-    from prover.run import runner
+    from prover.lean.pool import LeanPool
+    from prover.lean.server import LeanServer
 
     b = bench_with_prelude(tmp_path)
     run(RunConfig(bench=b, out=tmp_path / "run", generator="fixed", progress=False,
@@ -184,7 +185,9 @@ def test_the_resume_check_through_the_command_line_runs_before_lean(tmp_path, mo
     def no_lean(*a, **k):
         raise AssertionError("Lean was started")
 
-    monkeypatch.setattr(runner, "start_lean_servers", no_lean)
+    monkeypatch.setattr(LeanServer, "_spawn", no_lean)
+    monkeypatch.setattr(LeanPool, "start", no_lean)
+    monkeypatch.setenv("PROVER_LEAN_SOCKET", str(tmp_path / "no-daemon.sock"))
     cfg_file = write(tmp_path / "run.yaml", f"bench: {b}\nout: {tmp_path / 'run'}\ngenerator: fixed\n"
                                             "budget: {max_expansions: 2}\nresume: true\n")
     rc = main(["prove", "--config", str(cfg_file), "--import", "Std", "--no-progress"])
