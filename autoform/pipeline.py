@@ -38,17 +38,26 @@ PRELUDE_NAMES = {"Nat.Prime": r"\b(Nat\.)?Prime\b|\.Prime\b", "Nat.factorial": r
 NEVER_CHOSEN = {"vacuous", "refuted", "copied_example"}
 
 
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
 @dataclass
 class FormalizeConfig:
-    k: int = 8  # samples per problem
-    repair_rounds: int = 2  # re-prompts with Lean's error while nothing elaborates
-    repair_width: int = 2  # failed attempts repaired per round
-    repair_samples: int = 2  # samples per repair prompt
-    few_shot: int = 3  # examples in the prompt (fewer if the token budget runs out)
-    max_prompt_tokens: int = 768  # the prompt's KV cache is copied per sample and step: long prompts are slow
-    flags: bool = True  # trivial / vacuous checks
-    max_lean_checks: int = 12  # equivalence searches spent on grouping per problem
-    back_translate: bool = False
+    """How each problem is formalized; flags of `python -m autoform` (prover/config.py) and recorded in the
+    manifest, so `--resume` refuses other settings."""
+
+    k: int = field(default=8, metadata=_help("samples per problem"))
+    repair_rounds: int = field(default=2, metadata=_help("re-prompts with Lean's error while nothing elaborates"))
+    repair_width: int = field(default=2, metadata=_help("failed attempts repaired per round"))
+    repair_samples: int = field(default=2, metadata=_help("samples per repair prompt"))
+    few_shot: int = field(default=3, metadata=_help(
+        "examples in the prompt (fewer if the token budget runs out)"))
+    # the prompt's KV cache is copied per sample and step: long prompts are slow
+    max_prompt_tokens: int = field(default=768, metadata=_help("prompt length limit, tokens"))
+    flags: bool = field(default=True, metadata=_help("the trivial/vacuous checks (--no-flags skips them)"))
+    max_lean_checks: int = field(default=12, metadata=_help("equivalence searches spent on grouping per problem"))
+    back_translate: bool = field(default=False, metadata=_help("statement -> text similarity score"))
 
 
 @dataclass

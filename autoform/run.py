@@ -16,8 +16,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from prover.config import config_diff, describe_diff
 from prover.io import JsonlAppender, read_jsonl_rows
-from prover.run.manifest import build_manifest, read_manifest, sha256_file, write_manifest
+from prover.run.manifest import TRANSPORT_OPTIONS, build_manifest, read_manifest, sha256_file, write_manifest
 
 from .pipeline import FormalizeConfig, Formalizer
 from .problems import InformalProblem, read_problems
@@ -25,27 +26,55 @@ from .problems import InformalProblem, read_problems
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PRELUDE = ROOT / "data" / "minif2f_core" / "prelude.lean"
 ROWS = "formalized.jsonl"
-# a resumed run must have been started with the same of these
-_RESUME_KEYS = ("input", "model", "settings")
+# What a resumed run may change (everything else of the config, the input's and prelude's content, the model
+# and the FormalizeConfig settings must match): where and how it runs, how many problems this invocation does.
+RESUME_MAY_CHANGE = ("out", "resume", "progress", "limit", "batch", "prelude",  # prelude: by content
+                     *(f"gen_options.{k}" for k in TRANSPORT_OPTIONS))
 
 
 class RunError(ValueError):
     pass
 
 
+def _help(text: str, **more: Any) -> dict:
+    return {"help": text, **more}
+
+
 @dataclass
 class RunConfig:
-    input: str  # a .jsonl file, a text file (a problem per paragraph), or the problem itself
-    out: Path = Path("runs/formalize")
-    model: str | None = None  # a local model folder (default: the bundled one) or an OpenAI-compatible URL
-    settings: FormalizeConfig = field(default_factory=FormalizeConfig)
-    batch: int = 4  # problems whose prompts go to the model together
-    limit: int | None = None
-    resume: bool = False
-    prelude: Path | None = DEFAULT_PRELUDE
-    gen_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-    argv: Sequence[str] = ()
+    """The settings of `python -m autoform` with `settings` (FormalizeConfig): its flags and `--config FILE`
+    keys (prover/config.py), recorded in the manifest."""
+
+    input: str = field(metadata=_help("a .jsonl file (rows with informal_statement), a text file (one problem per "
+                                      "paragraph), or the problem itself"))
+    out: Path = field(default=Path("runs/formalize"), metadata=_help("run directory"))
+    model: str | None = field(default=None, metadata=_help(
+        "local model folder (default: the bundled model) or the URL of an OpenAI-compatible server, e.g. "
+        "http://localhost:8000/v1"))
+    settings: FormalizeConfig = field(default_factory=FormalizeConfig, metadata={"cli": False})
+    batch: int = field(default=4, metadata=_help("problems whose prompts go to the model together"))
+    limit: int | None = field(default=None, metadata=_help("only the first N problems"))
+    resume: bool = field(default=False, metadata=_help("keep the finished problems of --out and do the rest"))
+    prelude: Path | None = field(default=DEFAULT_PRELUDE, metadata=_help(
+        "definitions the statements may use (default: the miniF2F prelude)"))
+    gen_options: dict[str, Any] = field(default_factory=dict, metadata=_help(
+        "model option (repeatable): dtype, temperature, top_p, max_new_tokens, batch_size, device, ...",
+        kv=True, aliases=["--gen-opt"]))
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    argv: Sequence[str] = field(default=(), metadata={"cli": False})
+
+
+def run_identity(cfg: RunConfig) -> dict:
+    """What `--resume` compares (except RESUME_MAY_CHANGE): the config, its FormalizeConfig settings, and the
+    content of the input and the prelude."""
+    from prover.config import config_dict
+    from prover.run.manifest import redact
+
+    ident = redact(config_dict(cfg))
+    ident.update(input=_input_identity(cfg.input), model=str(cfg.model or "default"),
+                 settings=asdict(cfg.settings),
+                 prelude_sha256=sha256_file(cfg.prelude) if cfg.prelude and Path(cfg.prelude).is_file() else None)
+    return ident
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -69,18 +98,22 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
         problems = problems[:cfg.limit]
     out = Path(cfg.out)
     rows_path = out / ROWS
-    identity = {"input": _input_identity(cfg.input), "model": str(cfg.model or "default"),
-                "settings": asdict(cfg.settings)}
+    identity = run_identity(cfg)
     old = read_manifest(out)
     if rows_path.is_file() and rows_path.stat().st_size:
         if not cfg.resume:
             raise RunError(f"{out} already holds results; pass --resume to continue it, or choose another --out")
         if old is not None:
-            changed = [k for k in _RESUME_KEYS if json.dumps(old.get("extra", {}).get("autoform", {}).get(k), sort_keys=True)
-                       != json.dumps(identity[k], sort_keys=True)]
-            if changed:
-                raise RunError(f"cannot resume {out}: {', '.join(changed)} changed since it started "
-                               "(use another --out)")
+            before = old.get("extra", {}).get("autoform", {})
+            if "gen_options" not in before:  # a manifest from before whole configs were recorded
+                before, identity_now = ({k: before.get(k) for k in ("input", "model", "settings")},
+                                        {k: identity[k] for k in ("input", "model", "settings")})
+            else:
+                identity_now = identity
+            diffs = config_diff(before, identity_now, ignore=RESUME_MAY_CHANGE)
+            if diffs:
+                raise RunError(f"cannot resume {out}: the settings differ from the run it holds (its value -> this "
+                               f"one): {describe_diff(diffs)}; use another --out")
     out.mkdir(parents=True, exist_ok=True)
     done = {r["name"] for r in read_rows(rows_path)}
     todo = [p for p in problems if p.name not in done]
@@ -97,7 +130,8 @@ def run(cfg: RunConfig, env=None, sampler=None, index=None) -> dict:
                               budget={}, generator="hf" if sampler is None else getattr(sampler, "name", "?"),
                               model_path=None if str(cfg.model or "").startswith("http") else
                               (cfg.model or _default_model()),
-                              argv=list(cfg.argv), lean_version=_lean_version(), extra={"autoform": identity})
+                              argv=list(cfg.argv), lean_version=_lean_version(), extra={"autoform": identity},
+                              config=identity)
     t_start = time.monotonic()
     try:
         if todo:

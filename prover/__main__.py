@@ -3,7 +3,7 @@
     python -m prover check FILE.lean [--json] [--prelude FILE]   # one result per theorem; exit 1 if any fails
     python -m prover prove FILE.lean | "theorem ..." | --bench FILE.jsonl [--model PATH|URL]
                            [--generator hf+fixed] [--budget k=v,...] [--out DIR] [--workers N] [--resume]
-                           [--baseline] [--ray-address ADDR]
+                           [--baseline] [--ray-address ADDR] [--gen-opt KEY=VALUE ...] [--config FILE.yaml]
     # exit 0 all proved, 1 some not, 2 bad input, 3 nothing attemptable / only machinery failures
     python -m prover trace PATH... --out DIR [--prelude F] [--trusted]   # tactics, states, premises -> dataset
 """
@@ -15,7 +15,6 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from .search.budget import Budget
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -69,26 +68,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _parse_value(text: str):
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(text.lower(), text)
-
-
-def parse_gen_options(items: list[str]) -> dict:
-    """`--gen-opt KEY=VALUE` items as a dict (numbers and true/false/none converted)."""
-    opts = {}
-    for item in items:
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"bad --gen-opt {item!r}: expected KEY=VALUE")
-        opts[key.strip()] = _parse_value(val.strip())
-    return opts
-
-
 PROVE_EXIT_CODES = """exit codes:
   0  every theorem proved (each proof re-checked from its text by Lean's kernel)
   1  some theorem not proved (search exhausted, out of budget, statement refused, or a machinery failure
@@ -101,28 +80,43 @@ PROVE_EXIT_CODES = """exit codes:
 the last line on stderr gives the reason."""
 
 
-def cmd_prove(args: argparse.Namespace) -> int:
+def prove_parser() -> argparse.ArgumentParser:
+    """The `prove` command line, derived from RunConfig's fields (prover/config.py)."""
+    from .config import ConfigParser
+    from .run.runner import RunConfig
+
+    return ConfigParser(RunConfig, prog="python -m prover prove", epilog=PROVE_EXIT_CODES,
+                        description="Best-first proof search. Every reported proof is re-checked from its text by "
+                        "Lean's kernel.\n\n  python -m prover prove FILE.lean        # every sorry theorem; writes "
+                        "FILE.proved.lean\n  python -m prover prove \"theorem foo (a b : Nat) : a + b = b + a\"\n"
+                        "  python -m prover prove --bench FILE.jsonl\n  python -m prover prove --config run.yaml "
+                        "[flags overriding it]")
+
+
+def cmd_prove(argv: list[str]) -> int:
+    import dataclasses
+
     from .lean import BackendError, LeanError, LeanInfraError
     from .run.bench import BenchError
     from .run.inputs import (InputError, NothingToProve, default_out, from_lean_file, from_statement, kind_of,
                              write_filled)
-    from .run.runner import RunConfig, RunError, exit_status, preflight, run, start_lean_servers
+    from .run.runner import RunError, exit_status, preflight, run, start_lean_servers
 
     def fail(code: int, why: str) -> int:
         print(f"prove: {why}", file=sys.stderr)
         return code
 
     try:
-        if args.input and args.bench:
+        (given,) = prove_parser().parse_config(argv)
+        if given.input and given.bench:
             raise InputError("give either an INPUT (.lean file or statement) or --bench, not both")
-        if not args.input and not args.bench:
+        if not given.input and not given.bench:
             raise InputError("nothing to prove: give a .lean file, a statement in quotes, or --bench FILE.jsonl")
-        arg = args.input or args.bench
-        kind = "bench" if args.bench else kind_of(arg)
-        budget = Budget.parse(args.budget)
-        opts = parse_gen_options(args.gen_opt)
-        out = Path(args.out) if args.out else default_out(arg, kind)
-        preludes = [Path(p) for p in args.prelude]
+        arg = given.input or str(given.bench)
+        kind = "bench" if given.bench else kind_of(arg)
+        out = Path(given.out) if given.out else default_out(arg, kind)
+        user_preludes = [Path(p) for p in given.preludes]
+        preludes = list(user_preludes)
         for p in preludes:
             if not p.is_file():
                 raise InputError(f"prelude file not found: {p}")
@@ -130,19 +124,15 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if kind == "file":
             source = from_lean_file(Path(arg), out)
             bench = source.bench
-            if source.context is not None and args.ray_address:
+            if source.context is not None and given.ray_address:
                 preludes.append(source.context)  # Ray actors load it as a trusted prelude
         elif kind == "statement":
             bench = from_statement(arg, out).bench
         else:
             bench = Path(arg)
-        cfg = RunConfig(bench=bench, out=out, generator=args.generator, model=args.model,
-                        budget=budget, workers=args.workers, resume=args.resume, baseline=args.baseline,
-                        ray_address=args.ray_address, ray_actors=args.ray_actors, limit=args.limit,
-                        names=args.name, preludes=preludes,
-                        imports=tuple(args.imports) or ("Lean",), gen_options=opts,
-                        progress=not args.no_progress, argv=sys.argv,
-                        source=None if kind == "bench" else arg)
+        cfg = dataclasses.replace(given, bench=bench, out=out, preludes=preludes,
+                                  imports=tuple(given.imports) or ("Lean",), argv=sys.argv,
+                                  source=None if kind == "bench" else arg)
         if source is None:
             res = run(cfg)
         else:  # our own servers, kept open after the run to re-check the filled-in file
@@ -158,8 +148,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
                 res = run(cfg, envs=envs)
                 filled, n = write_filled(source.lean_file, res["rows"])
                 print(f"filled:  {filled} ({n}/{len(source.names)} sorry proofs filled in)")
-                _recheck_filled(envs[0] if envs else None, filled, [Path(p) for p in args.prelude],
-                                source.context is not None)
+                _recheck_filled(envs[0] if envs else None, filled, user_preludes, source.context is not None)
             finally:
                 for e in envs or ():
                     e.close()
@@ -225,41 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prelude", action="append", default=[], help="trusted .lean definitions to load first")
     p.add_argument("--timeout", type=float, default=600, help="wall-clock limit for the check, seconds")
     p.set_defaults(fn=cmd_check)
-    p = sub.add_parser("prove", help="best-first proof search: a .lean file's sorries, one statement, or a benchmark",
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=PROVE_EXIT_CODES,
-                       description="Best-first proof search. Every reported proof is re-checked from its text by "
-                       "Lean's kernel.\n\n  python -m prover prove FILE.lean        # every sorry theorem; writes "
-                       "FILE.proved.lean\n  python -m prover prove \"theorem foo (a b : Nat) : a + b = b + a\"\n"
-                       "  python -m prover prove --bench FILE.jsonl")
-    p.add_argument("input", nargs="?", default=None,
-                   help="a .lean file (every theorem/lemma whose proof is `sorry` is a problem), or one statement")
-    p.add_argument("--bench", default=None, help="JSONL rows with `name` and `core_statement` (or `statement`)")
-    p.add_argument("--out", default=None, help="run directory (default: runs/prove-<input name>)")
-    p.add_argument("--generator", default="hf+fixed",
-                   help="tactic generator: hf, openai, fixed, or a sum such as hf+fixed (default)")
-    p.add_argument("--model", default=None,
-                   help="hf: a local model folder (default: the bundled SmolLM2-135M-Instruct); "
-                   "openai: the server's base URL, e.g. http://localhost:8000/v1")
-    p.add_argument("--budget", default=None,
-                   help="per-theorem budget as key=value,...: " + ", ".join(
-                       f"{k}={v}" for k, v in Budget().to_dict().items()))
-    p.add_argument("--workers", type=int, default=1, help="theorems searched at once (one Lean server each)")
-    p.add_argument("--resume", action="store_true", help="keep finished theorems of --out and do the rest")
-    p.add_argument("--baseline", action="store_true",
-                   help="also run the fixed-tactic baseline (into OUT/baseline) for the report's comparison")
-    p.add_argument("--ray-address", default=None,
-                   help="spread theorems over a Ray cluster: auto, ray://HOST:10001, or local")
-    p.add_argument("--ray-actors", type=int, default=None, help="Ray actors (default: one per node)")
-    p.add_argument("--limit", type=int, default=None, help="only the first N theorems")
-    p.add_argument("--name", action="append", default=[], help="only this theorem (repeatable)")
-    p.add_argument("--prelude", action="append", default=[],
-                   help="trusted .lean definitions (default: prelude.lean beside the benchmark)")
-    p.add_argument("--import", dest="imports", action="append", default=[],
-                   help="modules to import (default: Lean; e.g. Mathlib with a native toolchain)")
-    p.add_argument("--gen-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="generator option, e.g. temperature=0.8, max_new_tokens=64, mode=beam")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(fn=cmd_prove)
+    # `prove` parses its own arguments (prove_parser(), from RunConfig); listed here for --help
+    sub.add_parser("prove", add_help=False,
+                   help="best-first proof search: a .lean file's sorries, one statement, or a benchmark")
     from .trace import cli as trace_cli
 
     p = sub.add_parser("trace", help="trace Lean files into a dataset of tactics, states and premises",
@@ -267,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
                        "(state before/after, premises) as a `datasets` dataset and LeanDojo-format JSON.")
     trace_cli.add_arguments(p)
     p.set_defaults(fn=trace_cli.run)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["prove"]:
+        return cmd_prove(argv[1:])
     args = ap.parse_args(argv)
     return args.fn(args)
 

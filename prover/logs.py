@@ -7,8 +7,9 @@ Diagnostics (what is starting, what was retried, what went wrong but did not sto
 from __future__ import annotations
 
 import logging
-import os
 import sys
+
+from . import settings
 
 ENV_LEVEL = "PROVER_LOG_LEVEL"
 
@@ -24,7 +25,7 @@ class _Format(logging.Formatter):
 def setup_logging(level: str | int | None = None) -> None:
     """One stderr handler on the root logger (once per process; later calls only set the level). `level`
     overrides PROVER_LOG_LEVEL. A bad level name is an error naming it."""
-    level = level if level is not None else os.environ.get(ENV_LEVEL, "INFO")
+    level = level if level is not None else settings.log_level()
     if isinstance(level, str):
         name = level.strip().upper()
         if not isinstance(logging.getLevelName(name), int):

@@ -17,10 +17,9 @@ from typing import IO, Any
 
 
 def default_interval() -> float:
-    try:
-        return max(0.0, float(os.environ.get("PROVER_PROGRESS_INTERVAL", 30)))
-    except ValueError:
-        return 30.0
+    from . import settings
+
+    return settings.progress_interval()
 
 
 def is_terminal(stream: IO | None) -> bool:

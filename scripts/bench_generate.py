@@ -8,11 +8,11 @@ Mathlib, instance binders as `inst✝ : ...`), which is fine for a throughput fi
 """
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from prover.config import ConfigError, ConfigParser  # noqa: E402
 from prover.generate import GoalRequest  # noqa: E402
 from prover.generate.hf import HFGenerator  # noqa: E402
 from prover.io import read_jsonl_rows  # noqa: E402
@@ -83,17 +84,26 @@ def run(gen: HFGenerator, reqs: list[GoalRequest], per_call: int, n: int) -> dic
             "s_per_req": wall / prompts, "cands": cands, "outs": outs}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT / "data" / "minif2f_core" / "valid.jsonl"))
-    ap.add_argument("--theorems", type=int, default=8)
-    ap.add_argument("--samples", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
-    ap.add_argument("--batch-sizes", default="16,64", help="rows (prompts x samples) per forward pass")
-    ap.add_argument("--device", default=None)
-    ap.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16")
-    ap.add_argument("--quick", action="store_true", help="one configuration only")
-    args = ap.parse_args()
+@dataclass
+class BenchGenerateConfig:
+    """The benchmark's settings: its flags and `--config FILE` keys (prover/config.py)."""
+
+    data: Path = field(default=ROOT / "data" / "minif2f_core" / "valid.jsonl", metadata={"help": "benchmark rows"})
+    theorems: int = field(default=8, metadata={"help": "first N theorems"})
+    samples: int = field(default=8, metadata={"help": "samples per goal"})
+    threads: int = field(default=0, metadata={"help": "torch threads (0: leave as is)"})
+    batch_sizes: str = field(default="16,64", metadata={"help": "rows (prompts x samples) per forward pass"})
+    device: str | None = field(default=None, metadata={"help": "cpu or cuda (default: cuda if there is one)"})
+    dtype: str = field(default="auto", metadata={"help": "auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16"})
+    quick: bool = field(default=False, metadata={"help": "one configuration only"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        (args,) = ConfigParser(BenchGenerateConfig, description=__doc__.splitlines()[0]).parse_config(argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -13,7 +13,6 @@ no growth over 10,000 requests, daemon first answer <= 2 s.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -22,12 +21,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from prover.io import read_jsonl_rows  # noqa: E402
+from prover.config import ConfigError, ConfigParser  # noqa: E402
 from prover.lean import LeanServer  # noqa: E402
 from prover.lean.server import rss_mb  # noqa: E402
 
@@ -156,16 +157,25 @@ def daemon_first_answer() -> tuple[float, float]:
     return start_s, min(wall, float(out.stdout.strip() or wall))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--problems", type=int, default=30)
-    ap.add_argument("--seconds", type=float, default=20)
-    ap.add_argument("--requests", type=int, default=10000)
-    ap.add_argument("--skip-daemon", action="store_true")
-    ap.add_argument("--two-servers", action="store_true", help="also measure 2 servers at once (3 processes)")
-    ap.add_argument("--no-spare", action="store_true", help="one Lean process at a time: skip the spare figures")
-    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = ap.parse_args()
+@dataclass
+class BenchLeanConfig:
+    """The benchmark's settings: its flags and `--config FILE` keys (prover/config.py)."""
+
+    problems: int = field(default=30, metadata={"help": "valid problems whose root goals are timed"})
+    seconds: float = field(default=20, metadata={"help": "length of each throughput measurement"})
+    requests: int = field(default=10000, metadata={"help": "requests of the memory-growth measurement"})
+    skip_daemon: bool = field(default=False, metadata={"help": "skip the daemon's first-answer figure"})
+    two_servers: bool = field(default=False, metadata={"help": "also measure 2 servers at once (3 processes)"})
+    no_spare: bool = field(default=False, metadata={"help": "one Lean process at a time: skip the spare figures"})
+    json: Path | None = field(default=None, metadata={"help": "also write the figures here"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        (args,) = ConfigParser(BenchLeanConfig, description=__doc__.splitlines()[0]).parse_config(argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     rows = read_jsonl_rows(ROOT / "data/minif2f_core/valid.jsonl")
     rows = rows[: args.problems]
     fig: dict[str, object] = {}

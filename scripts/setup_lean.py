@@ -241,8 +241,10 @@ fs.readSync = function (fd, buf, ...args) {
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("PROVER_CACHE")
-    return (Path(base) if base else ROOT / ".cache") / "lean-wasm"
+    sys.path.insert(0, str(ROOT))
+    from prover import settings  # stdlib only: works before `make setup` installed anything
+
+    return settings.cache_root() / "lean-wasm"
 
 
 def sri_sha512(path: Path) -> str:

@@ -85,7 +85,8 @@ USER_OUTPUT = {
     "prover/trace/cli.py": {"run"}, "prover/lean/daemon.py": {"main"},
     "prover/run/runner.py": {"run"},  # the summary table and where the outputs are
     "prover/train/iteration.py": {"run_iteration"},  # the round's report
-    "prover/train/trainer.py": {"train"},  # the final loss line
+    "prover/train/trainer.py": {"train", "main"},  # the final loss line; its CLI's bad-input error
+    "prover/train/launch.py": {"main"},  # its CLI's bad-input error
 }
 
 

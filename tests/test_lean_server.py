@@ -131,7 +131,9 @@ def test_unknown_state_parse_error_unknown_identifier(lean):
 
 
 def test_huge_input_is_answered(lean):
-    from prover.lean.server import MAX_REQUEST_BYTES
+    from prover.settings import lean_max_request_bytes
+
+    MAX_REQUEST_BYTES = lean_max_request_bytes()
 
     big = "theorem big : True := by\n" + "  skip\n" * 2000 + "  trivial\n"
     assert lean.check(big).decl("big").sound

@@ -71,7 +71,7 @@ def test_resume_skips_finished_theorems_and_refuses_a_changed_configuration(tmp_
     assert calls_first > 0 and {s[0] for s in started} >= {2, 5} and 1 not in {s[0] for s in env2.states[:1]}
     lines = (tmp_path / "run" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 5 and all(json.loads(line) for line in lines)
-    with pytest.raises(RunError, match="budget differs"):
+    with pytest.raises(RunError, match=r"settings differ .*budget.max_expansions: 32 -> 3"):
         run(RunConfig(bench=bench, out=tmp_path / "run", generator="scripted", progress=False, resume=True,
                       budget=Budget(max_expansions=3)), envs=[env2], generator=toy_generator())
 

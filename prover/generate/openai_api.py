@@ -12,13 +12,13 @@ Start a server with, e.g.:
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 from urllib.parse import urlparse
 
+from .. import settings
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
 from .prompt import GOAL_TAG, STEP_TAG, clean_tactic, format_prompt
 
@@ -126,7 +126,7 @@ class OpenAIGenerator:
                  extra_body: dict | None = None, source: str = "model", name: str = "openai"):
         self.base_url = normalize_base_url(base_url)
         self.model = model
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.api_key = api_key if api_key is not None else settings.openai_api_key()
         self.max_tokens = int(max_tokens)
         self.temperature = float(temperature)
         self.top_p = float(top_p)

@@ -80,10 +80,10 @@ def lean_threads() -> int:
     Node worker with its own copy of the 89 MB `lean.js`: the default (one per core) cost ~650 MB more per
     server and made start-up no faster; only `exact?`'s first index build is slower (~5 -> 8 s, in warm-up).
     0 is refused by the runtime (it asserts a task manager)."""
-    n = int(os.environ.get("PROVER_LEAN_THREADS", 1))
-    if n < 1:
-        raise BackendError(f"PROVER_LEAN_THREADS must be at least 1, got {n}")
-    return n
+    try:
+        return settings.lean_threads()
+    except settings.SettingError as e:
+        raise BackendError(str(e)) from None
 
 
 def node_compile_cache() -> dict[str, str]:
@@ -132,7 +132,7 @@ def _lean_prefix(lean: str, env: dict[str, str] | None = None) -> Path | None:
 
 def native_backend() -> Backend:
     """`lean` from PATH; inside a Lake project (for Mathlib) set PROVER_LAKE_DIR so `lake env` supplies LEAN_PATH."""
-    lake_dir = os.environ.get("PROVER_LAKE_DIR")
+    lake_dir = settings.lake_dir()
     env: dict[str, str] = {}
     if lake_dir:
         if shutil.which("lake") is None:
@@ -152,7 +152,7 @@ def native_backend() -> Backend:
 
 
 def find_backend(name: str | None = None) -> Backend:
-    name = name or os.environ.get("PROVER_LEAN_BACKEND")
+    name = name or settings.lean_backend()
     if name == "native":
         return native_backend()
     if name == "embedded":

@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .. import settings
 from .backend import ROOT, cache_root
 from .pool import LeanPool
 from .protocol import CheckResult, DeclResult, LeanCrash, LeanError, LeanInfraError, LeanTimeout, Message, ProofState, Stats, TacticResult
@@ -39,7 +40,7 @@ ERRORS = {"LeanError": LeanError, "LeanInfraError": LeanInfraError, "LeanCrash":
 def default_socket() -> Path:
     # Unix socket paths are limited to ~108 bytes, so live in /tmp, keyed by the cache this checkout uses.
     key = hashlib.sha256(str(cache_root().resolve()).encode()).hexdigest()[:10]
-    return Path(os.environ.get("PROVER_LEAN_SOCKET", f"/tmp/prover-leand-{key}.sock"))
+    return settings.lean_socket(f"/tmp/prover-leand-{key}.sock")
 
 
 def config_key(preludes: list[str], imports: tuple[str, ...]) -> str:

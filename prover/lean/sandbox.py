@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .. import settings
+
 log = logging.getLogger("prover.lean")
 
 # System directories a dynamically linked program needs; bound read-only (symlinks, as on merged-/usr
@@ -120,11 +122,11 @@ def _warn_once(msg: str) -> None:
 
 def plan_sandbox(backend: str, mode: str | None = None) -> SandboxPlan:
     """The best sandbox for this backend that works here, per PROVER_LEAN_OS_SANDBOX."""
-    mode = mode or os.environ.get("PROVER_LEAN_OS_SANDBOX", "auto")
+    mode = mode or settings.os_sandbox()
     if mode not in ("auto", "off", "require"):
         raise ValueError(f"PROVER_LEAN_OS_SANDBOX={mode!r}: expected auto, off or require")
     prlimit = shutil.which("prlimit")
-    vmem = int(os.environ.get("PROVER_LEAN_MAX_VMEM_MB", 32768)) if backend == "native" else None
+    vmem = settings.max_vmem_mb() if backend == "native" else None
     if mode == "off":
         return SandboxPlan("none", prlimit=prlimit, vmem_mb=vmem, note="OS sandbox switched off")
     tool = probe_bwrap()

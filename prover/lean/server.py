@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from .. import settings
 from . import tied
 from .backend import SERVER_SOURCE, Backend, find_backend
 from .spare import WarmSpare, spare_mode
@@ -44,11 +45,10 @@ from .protocol import (
 )
 
 ANSWER_PREFIX = "@@LS@@ "
-DEFAULT_START_TIMEOUT = float(os.environ.get("PROVER_LEAN_START_TIMEOUT", 1200))
 DEFAULT_REQUEST_TIMEOUT = 60.0
 # The embedded Lean's heap cannot pass 2 GiB; a 140 kB proof of 20,000 tactics already exhausted it. Refuse
 # larger requests with a clear error instead of losing the server (minutes to restart).
-MAX_REQUEST_BYTES = int(os.environ.get("PROVER_LEAN_MAX_REQUEST_BYTES", 256 * 1024))
+# The limit is settings.lean_max_request_bytes() (PROVER_LEAN_MAX_REQUEST_BYTES, default 256 KiB).
 
 
 def server_source(imports: Sequence[str] = ("Lean",)) -> str:
@@ -110,7 +110,7 @@ class LeanServer:
         imports: Sequence[str] = ("Lean",),
         preludes: Iterable[str | Path] = (),
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
-        start_timeout: float = DEFAULT_START_TIMEOUT,
+        start_timeout: float | None = None,  # None: settings.lean_start_timeout()
         max_rss_mb: float = 6000.0,
         heartbeats: int = 20000,
         progress: bool = True,
@@ -122,7 +122,7 @@ class LeanServer:
         self.preludes = [Path(p).read_bytes().decode() if isinstance(p, Path) or str(p).endswith(".lean") else str(p)
                          for p in preludes]
         self.request_timeout = request_timeout
-        self.start_timeout = start_timeout
+        self.start_timeout = settings.lean_start_timeout() if start_timeout is None else start_timeout
         self.max_rss_mb = max_rss_mb
         self.heartbeats = heartbeats
         self.progress = progress
@@ -366,8 +366,9 @@ class LeanServer:
         self._next_req += 1
         rid = self._next_req
         line = json.dumps({**req, "id": rid}, ensure_ascii=False)
-        if len(line.encode()) > MAX_REQUEST_BYTES:
-            raise LeanError(f"request too large for Lean: {len(line.encode())} bytes (limit {MAX_REQUEST_BYTES}; "
+        limit = settings.lean_max_request_bytes()
+        if len(line.encode()) > limit:
+            raise LeanError(f"request too large for Lean: {len(line.encode())} bytes (limit {limit}; "
                             "set PROVER_LEAN_MAX_REQUEST_BYTES to change it)")
         timeout = self.request_timeout if timeout is None else timeout
         try:

@@ -15,10 +15,11 @@ Modes (`PROVER_LEAN_SPARE`, or the `spare=` argument of `LeanServer`, `LeanPool`
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Callable
+
+from .. import settings
 
 if TYPE_CHECKING:
     from .server import LeanServer
@@ -30,7 +31,7 @@ MODES = ("0", "1", "auto")
 def spare_mode(value: "bool | str | None") -> str:
     """Normalise a spare setting; None means `$PROVER_LEAN_SPARE`, default `auto`."""
     if value is None:
-        value = os.environ.get("PROVER_LEAN_SPARE", "auto")
+        value = settings.lean_spare()
     if value is True:
         return "1"
     if value is False:
@@ -54,7 +55,7 @@ def mem_available_mb() -> float | None:
 
 
 def room_for_spare() -> bool:
-    need = float(os.environ.get("PROVER_LEAN_SPARE_MIN_FREE_MB", 6000))
+    need = settings.spare_min_free_mb()
     have = mem_available_mb()
     return have is None or have >= need
 

@@ -190,9 +190,16 @@ def data_info(bench_path: str | os.PathLike) -> dict:
     return info
 
 
+def prelude_info(paths: list[str | os.PathLike]) -> list[dict]:
+    """`[{path, sha256}]` of the prelude files a run loads (the text is what matters: it is hashed)."""
+    return [{"path": str(Path(p)), "sha256": sha256_file(p) if Path(p).is_file() else None} for p in paths]
+
+
 def build_manifest(*, bench_path: str | os.PathLike, budget: dict, generator: str, model_path: str | None,
-                   argv: list[str], lean_version: str | None, extra: dict | None = None) -> dict:
-    """The manifest of a run that is starting now (see the module doc for the model hash)."""
+                   argv: list[str], lean_version: str | None, extra: dict | None = None,
+                   config: dict | None = None, preludes: list[str | os.PathLike] | None = None) -> dict:
+    """The manifest of a run that is starting now (see the module doc for the model hash). `config` is the
+    command's whole config (prover.config.config_dict), `preludes` the prelude files it loads."""
     m: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -205,9 +212,59 @@ def build_manifest(*, bench_path: str | os.PathLike, budget: dict, generator: st
         "machine": machine_info(),
         "argv": list(argv),
     }
+    if config is not None:
+        m["config"] = redact(config)
+    if preludes is not None:
+        m["preludes"] = prelude_info(list(preludes))
     if extra:
         m["extra"] = dict(extra)
     return m
+
+
+SECRET_OPTIONS = ("api_key",)  # generator options never written down
+# generator options that change how requests travel, not what a request asks for: a resumed run may change them
+TRANSPORT_OPTIONS = ("api_key", "timeout", "max_retries", "parallel_requests", "prompts_per_request", "batch_size")
+
+
+def redact(config: dict) -> dict:
+    """`config` with secret generator options replaced by "<redacted>" (they are in RESUME_MAY_CHANGE)."""
+    opts = config.get("gen_options")
+    if not isinstance(opts, dict) or not any(k in opts for k in SECRET_OPTIONS):
+        return config
+    return {**config, "gen_options": {k: "<redacted>" if k in SECRET_OPTIONS else v for k, v in opts.items()}}
+
+
+def run_identity(manifest: dict) -> dict | None:
+    """What `--resume` compares: the command's config, plus the content of what it names by path (the
+    benchmark's, each prelude's and the model's sha256), so a moved file is the same run and an edited one
+    is not. None for a manifest written before configs were recorded."""
+    if "config" not in manifest:
+        return None
+    ident = dict(manifest["config"])
+    ident["data_sha256"] = (manifest.get("data") or {}).get("sha256")
+    if "preludes" in manifest:
+        ident["prelude_sha256"] = [p.get("sha256") for p in manifest["preludes"]]
+    if "model" in manifest:  # absent when not known yet (preflight hashes no model)
+        ident["model_sha256"] = (manifest.get("model") or {}).get("sha256")
+    return ident
+
+
+def resume_differences(old: dict, new: dict, may_change: tuple[str, ...]) -> list[str]:
+    """Each setting in which the run `new` would continue `old` differently (`field: old -> new`), leaving
+    out the keys in `may_change` (and their sub-keys). Both are manifests; `new` may lack `model`. Old
+    manifests (no `config`) are compared on their data, generator, budget and model as they recorded them."""
+    from ..config import config_diff
+
+    a, b = run_identity(old), run_identity(new)
+    if a is None or b is None:
+        a = {"data_sha256": (old.get("data") or {}).get("sha256"), "generator": old.get("generator"),
+             "budget": old.get("budget"), "model_sha256": (old.get("model") or {}).get("sha256")}
+        b = {"data_sha256": (new.get("data") or {}).get("sha256"), "generator": new.get("generator"),
+             "budget": new.get("budget"), "model_sha256": (new.get("model") or {}).get("sha256")}
+    if "model" not in new:
+        a.pop("model_sha256", None)
+        b.pop("model_sha256", None)
+    return [f"{k}: {va!r} -> {vb!r}" for k, va, vb in config_diff(a, b, ignore=may_change)]
 
 
 def write_manifest(run_dir: str | os.PathLike, manifest: dict) -> Path:

@@ -30,7 +30,8 @@ from ..lean.backend import lean_version as _lean_version
 from .bench import Problem, load_bench
 from .local import (LocalProver, build_generator, close_envs, crashed_result, prove_problem, share_cpu_with_lean,
                     start_lean_servers)
-from .manifest import build_manifest, data_info, read_manifest, write_manifest
+from .manifest import (TRANSPORT_OPTIONS, build_manifest, data_info, prelude_info, read_manifest,
+                       resume_differences, write_manifest)
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
 
 BASELINE_GENERATOR = "fixed"
@@ -42,30 +43,59 @@ class RunError(ValueError):
     pass
 
 
+def _help(text: str, **more: Any) -> dict:
+    return {"help": text, **more}
+
+
 @dataclass
 class RunConfig:
-    bench: Path
-    out: Path
-    generator: str = "hf+fixed"
-    model: str | None = None  # a model folder, "default", or a server URL for the openai generator
-    budget: Budget = field(default_factory=Budget)
-    workers: int = 1  # theorems searched at once on this machine (one Lean server each)
-    resume: bool = False
-    baseline: bool = False
-    ray_address: str | None = None  # "auto", "ray://host:10001", or "local" to start a local cluster
-    ray_actors: int | None = None  # default: one per node of the cluster
+    """The settings of `python -m prover prove`: its flags and `--config FILE` keys are these fields
+    (prover/config.py), and the manifest records them all. `--resume` refuses a run whose settings differ
+    in anything but RESUME_MAY_CHANGE."""
+
+    input: str | None = field(default=None, metadata=_help(
+        "a .lean file (every theorem/lemma whose proof is `sorry` is a problem), or one statement",
+        positional=True))
+    bench: Path | None = field(default=None, metadata=_help(
+        "JSONL rows with `name` and `core_statement` (or `statement`)"))
+    out: Path | None = field(default=None, metadata=_help("run directory (default: runs/prove-<input name>)"))
+    generator: str = field(default="hf+fixed", metadata=_help(
+        "tactic generator: hf, openai, fixed, structural, memory, or a sum such as hf+structural+fixed"))
+    # a model folder, "default", or a server URL for the openai generator
+    model: str | None = field(default=None, metadata=_help(
+        "hf: a local model folder (default: the bundled SmolLM2-135M-Instruct); "
+        "openai: the server's base URL, e.g. http://localhost:8000/v1"))
+    budget: Budget = field(default_factory=Budget, metadata=_help(
+        "per-theorem budget as key=value,... (a mapping in a config file): " + ", ".join(
+            f"{k}={v}" for k, v in Budget().to_dict().items()), parse=Budget.parse))
+    workers: int = field(default=1, metadata=_help("theorems searched at once (one Lean server each)"))
+    resume: bool = field(default=False, metadata=_help("keep finished theorems of --out and do the rest"))
+    baseline: bool = field(default=False, metadata=_help(
+        "also run the fixed-tactic baseline (into OUT/baseline) for the report's comparison"))
+    ray_address: str | None = field(default=None, metadata=_help(
+        "spread theorems over a Ray cluster: auto, ray://HOST:10001, or local"))
+    ray_actors: int | None = field(default=None, metadata=_help("Ray actors (default: one per node)"))
+    limit: int | None = field(default=None, metadata=_help("only the first N theorems"))
+    names: Sequence[str] = field(default=(), metadata=_help("only this theorem (repeatable)", repeat=True,
+                                                            aliases=["--name"]))
+    # default: `prelude.lean` beside the benchmark, if there is one
+    preludes: Sequence[Path] = field(default=(), metadata=_help(
+        "trusted .lean definitions (repeatable; default: prelude.lean beside the benchmark)", repeat=True,
+        aliases=["--prelude"]))
+    imports: tuple[str, ...] = field(default=("Lean",), metadata=_help(
+        "module to import (repeatable; e.g. Mathlib with a native toolchain)", repeat=True, aliases=["--import"]))
+    gen_options: dict[str, Any] = field(default_factory=dict, metadata=_help(
+        "generator option (repeatable), e.g. temperature=0.8, max_new_tokens=64, mode=beam, dtype=bfloat16",
+        kv=True, aliases=["--gen-opt"]))
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    # Set by the program, not by flags or files:
     # "module:callable" factories used instead of Lean servers / the named generator inside Ray actors
     # (tests; embedding code). Locally, pass objects to `run` instead.
-    env_factory: str | None = None
-    generator_factory: str | None = None
-    limit: int | None = None  # only the first N theorems
-    names: Sequence[str] = ()  # only these theorems
-    preludes: Sequence[Path] = ()  # default: `prelude.lean` beside the benchmark, if there is one
-    imports: tuple[str, ...] = ("Lean",)
-    gen_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
-    argv: Sequence[str] = ()
-    source: str | None = None  # what the user gave when `bench` was made from it (a .lean file, a statement)
+    env_factory: str | None = field(default=None, metadata={"cli": False})
+    generator_factory: str | None = field(default=None, metadata={"cli": False})
+    argv: Sequence[str] = field(default=(), metadata={"cli": False})
+    # what the user gave when `bench` was made from it (a .lean file, a statement)
+    source: str | None = field(default=None, metadata={"cli": False})
 
     def prelude_files(self) -> list[Path]:
         if self.preludes:
@@ -82,30 +112,52 @@ def _progress(total: int, initial_proved: int, enabled: bool, desc: str):
                         postfix={"proved": initial_proved}, file=sys.stderr)
 
 
-def _check_resume(out: Path, manifest: dict, resume: bool, compare_model: bool = True) -> None:
+# Settings a resumed run may change: how it runs, not what it computes. Everything else in the config (and the
+# content of the benchmark, preludes and model) must match the run it continues.
+RESUME_MAY_CHANGE = (
+    "workers", "progress", "resume", "ray_address", "ray_actors",  # parallelism, display, addresses
+    "out", "input", "bench", "preludes", "model",  # paths and URLs: compared by content (data/prelude/model_sha256)
+    "limit", "names", "baseline",  # which theorems (and passes) this invocation does
+    *(f"gen_options.{k}" for k in TRANSPORT_OPTIONS),
+)
+
+
+def pass_config(cfg: RunConfig, generator_spec: str | None = None) -> dict:
+    """The config recorded for one pass: the run's, or the baseline's (its generator, no options)."""
+    from ..config import config_dict
+
+    d = config_dict(cfg)
+    if generator_spec is not None:
+        d.update(generator=generator_spec, gen_options={}, model=None)
+    return d
+
+
+def _check_resume(out: Path, manifest: dict, resume: bool) -> None:
+    """Refuse to write into `out` unless it holds no results, or `resume` continues the same configuration
+    (prover.run.manifest.resume_differences, except RESUME_MAY_CHANGE). The message names every difference."""
     old = read_manifest(out)
     has_rows = (out / RESULTS_NAME).is_file() and (out / RESULTS_NAME).stat().st_size > 0
     if not has_rows or old is None:
         return
     if not resume:
         raise RunError(f"{out} already holds results: pass --resume to continue that run, or choose another --out")
-    for key, get in (("data", lambda m: (m.get("data") or {}).get("sha256")), ("generator", lambda m: m.get("generator")),
-                     ("budget", lambda m: m.get("budget")), ("model", lambda m: (m.get("model") or {}).get("sha256"))):
-        if key == "model" and not compare_model:
-            continue
-        if get(old) != get(manifest):
-            raise RunError(f"--resume: the {key} differs from the run in {out} ({get(old)!r} != {get(manifest)!r}); "
-                           "use another --out for a different configuration")
+    diffs = resume_differences(old, manifest, RESUME_MAY_CHANGE)
+    if diffs:
+        raise RunError(f"--resume: the settings differ from the run in {out} (its value -> this one): "
+                       f"{'; '.join(diffs)}; use another --out for a different configuration")
 
 
 def run_one_pass(cfg: RunConfig, out: Path, generator_spec: str, problems: list[Problem],
                  make_prover: Callable[[TacticGenerator], Any], generator: TacticGenerator | None,
-                 model_path: str | None) -> list[TheoremResult]:
-    """One generator over the problems into `out`; returns every row of `out/results.jsonl`."""
+                 model_path: str | None, baseline: bool = False) -> list[TheoremResult]:
+    """One generator over the problems into `out` (`baseline`: the baseline pass); returns every row of
+    `out/results.jsonl`."""
     manifest = build_manifest(bench_path=cfg.bench, budget=cfg.budget.to_dict(), generator=generator_spec,
                               model_path=model_path, argv=list(cfg.argv), lean_version=_lean_version(),
                               extra={"workers": cfg.workers, "ray_address": cfg.ray_address,
-                                     "theorems": len(problems), "source": cfg.source})
+                                     "theorems": len(problems), "source": cfg.source},
+                              config=pass_config(cfg, BASELINE_GENERATOR if baseline else None),
+                              preludes=cfg.prelude_files())
     _check_resume(out, manifest, cfg.resume)
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, manifest)
@@ -167,6 +219,8 @@ def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool 
     theorem names, preludes (present, and present when rows need one), the generator's names and options,
     the model folder (hf) or the server's URL and that it answers (openai), and (with `check_out`) that
     `--out` holds no other run unless `--resume` continues the same one."""
+    if cfg.bench is None or cfg.out is None:
+        raise RunError("a run needs a benchmark (--bench) and a run directory (--out)")
     if cfg.workers < 1:
         raise RunError(f"--workers must be at least 1, got {cfg.workers}")
     problems = load_bench(cfg.bench)
@@ -187,10 +241,11 @@ def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool 
                        f"found beside it; pass --prelude FILE")
     preludes = [p.read_text() for p in prelude_files]
     out = Path(cfg.out)
-    for d, spec in ((out, cfg.generator), (out / "baseline", BASELINE_GENERATOR)):
+    for d, spec in ((out, None), (out / "baseline", BASELINE_GENERATOR)):
         if check_out and (d == out or cfg.baseline):  # a refused --resume costs seconds, not Lean's start-up
-            _check_resume(d, {"data": data_info(cfg.bench), "generator": spec, "budget": cfg.budget.to_dict()},
-                          cfg.resume, compare_model=False)
+            _check_resume(d, {"data": data_info(cfg.bench), "generator": spec or cfg.generator,
+                              "budget": cfg.budget.to_dict(), "config": pass_config(cfg, spec),
+                              "preludes": prelude_info(prelude_files)}, cfg.resume)
     if generator_given:
         model_path = cfg.model if cfg.model and "://" not in cfg.model else None
         return Plan(problems, prelude_files, preludes, model_path)
@@ -346,7 +401,8 @@ def run(cfg: RunConfig, envs: Sequence[ProofEnv] | None = None,
         rows = run_one_pass(cfg, out, gen.name, problems, make, gen, model_path)
         base_rows = None
         if base_gen is not None:
-            base_rows = run_one_pass(cfg, out / "baseline", base_gen.name, problems, make, base_gen, None)
+            base_rows = run_one_pass(cfg, out / "baseline", base_gen.name, problems, make, base_gen, None,
+                                     baseline=True)
             write_proofs_file(out / "baseline", base_rows, prelude_files)
     finally:
         close_envs(started)

@@ -21,11 +21,11 @@ not lost to the clock.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .. import settings
 from ..generate.base import GoalRequest, TacticGenerator
 from ..lean.hazards import crashes_lean
 from ..lean.judge import resolve_suggestions, verify_proof
@@ -45,7 +45,6 @@ class ProofEnv(Protocol):
     def check(self, code: str, statement: str | None = None, name: str | None = None, **kw: Any) -> CheckResult: ...
 
 
-DEBUG_ENV = "PROVER_SEARCH_DEBUG"
 # Most useful first (what closed the valid split's theorems: omega, grind, decide, simp_all, simp).
 CLOSERS: tuple[str, ...] = ("omega", "grind", "decide", "simp_all", "simp", "rfl")
 
@@ -81,7 +80,7 @@ class BestFirstSearch:
                  debug: bool | None = None):
         self.env, self.generator, self.budget = env, generator, budget
         # debug: check the tree's invariants after every expansion (default: `PROVER_SEARCH_DEBUG` set to 1)
-        self.debug = debug if debug is not None else os.environ.get(DEBUG_ENV, "") not in ("", "0")
+        self.debug = debug if debug is not None else settings.search_debug()
 
     def _check(self, tree: SearchTree) -> None:
         if self.debug:

@@ -21,26 +21,36 @@ class Budget:
         return asdict(self)
 
     @classmethod
-    def parse(cls, spec: str | None, base: "Budget | None" = None) -> "Budget":
-        """`"max_expansions=64,wall_seconds=120"` over `base` (or the defaults); unknown keys are an error."""
+    def parse(cls, spec: "str | dict | Budget | None", base: "Budget | None" = None) -> "Budget":
+        """`"max_expansions=64,wall_seconds=120"` (or the same as a mapping, as a config file gives it) over
+        `base` (or the defaults); unknown keys are an error."""
+        from ..config import parse_kv
+
+        if isinstance(spec, Budget):
+            return spec
         values = (base or cls()).to_dict()
-        if spec:
-            known = {f.name: f.type for f in fields(cls)}
-            for part in spec.split(","):
-                if not part.strip():
-                    continue
-                key, sep, val = part.partition("=")
-                key = key.strip()
-                if not sep or key not in known:
-                    raise ValueError(f"bad budget item {part!r}: expected key=value with key in {sorted(known)}")
-                cur = values[key]
+        known = {f.name for f in fields(cls)}
+        if isinstance(spec, dict):
+            items = {str(k): str(v) for k, v in spec.items()}
+        else:
+            items = {}
+            for part in (spec or "").split(","):
                 try:
-                    if val.strip().lower() == "none":
-                        values[key] = None
-                    elif isinstance(cur, int) and not isinstance(cur, bool) and key != "lean_seconds":
-                        values[key] = int(val)
-                    else:
-                        values[key] = float(val)
+                    items.update(parse_kv([part], what="budget", convert=str))
                 except ValueError:
-                    raise ValueError(f"bad value in budget item {part!r}") from None
+                    raise ValueError(f"bad budget item {part!r}: expected key=value with key in {sorted(known)}") \
+                        from None
+        for key, val in items.items():
+            if key not in known:
+                raise ValueError(f"bad budget item {key + '=' + val!r}: expected key=value with key in {sorted(known)}")
+            cur = values[key]
+            try:
+                if val.strip().lower() == "none":
+                    values[key] = None
+                elif isinstance(cur, int) and not isinstance(cur, bool) and key != "lean_seconds":
+                    values[key] = int(val)
+                else:
+                    values[key] = float(val)
+            except ValueError:
+                raise ValueError(f"bad value in budget item {key + '=' + val!r}") from None
         return cls(**values)

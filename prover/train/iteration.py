@@ -34,9 +34,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..config import config_diff, config_dict, describe_diff
 from ..io import atomic_write_text, write_jsonl
 from ..run.bench import load_bench
-from ..run.manifest import build_manifest, model_fingerprint, read_manifest, sha256_file, write_manifest
+from ..run.manifest import TRANSPORT_OPTIONS, build_manifest, model_fingerprint, read_manifest, sha256_file, write_manifest
 from ..run.results import TheoremResult, read_results
 from ..run.runner import RunConfig, run
 from ..search import Budget
@@ -49,21 +50,59 @@ MEMORY = "memory.jsonl"  # in a round's data/: the memory learner's pairs after 
 CURRENT = "current_model"  # a text file in the iterations folder: the path of the accepted model
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _help(text: str, **more: Any) -> dict:
+    return {"help": text, **more}
+
+
 @dataclass
 class IterationConfig:
-    pool: Path
-    bench: Path
-    root: Path = Path("iterations")
-    model: str | None = None  # default: the current accepted model, else the bundled one
-    generator: str = "hf+fixed"
-    budget: Budget = field(default_factory=Budget)
-    eval_budget: Budget | None = None  # default: `budget`
-    nproc: int = 1
-    force: bool = False
-    workers: int = 1
-    train_args: Sequence[str] = ()  # extra trainer flags, e.g. ("--max-steps", "20", "--lr", "1e-4")
-    gen_options: dict[str, Any] = field(default_factory=dict)
-    progress: bool = True
+    """The settings of `python -m prover.train` (its flags and `--config FILE` keys, prover/config.py); the
+    round's manifest records them, and the prove and evaluate steps refuse to resume with other settings."""
+
+    pool: Path = field(default=ROOT / "data" / "train_pool" / "train_pool.jsonl", metadata=_help(
+        "training pool: JSONL theorems the prover tries, whose verified proofs become training data"))
+    bench: Path = field(default=ROOT / "data" / "minif2f_core" / "valid.jsonl", metadata=_help(
+        "benchmark that decides whether the new model is taken"))
+    root: Path = field(default=Path("iterations"), metadata=_help("where iterations/NNN/ live",
+                                                                  aliases=["--dir"]))
+    model: str | None = field(default=None, metadata=_help(
+        "input model (default: the current accepted one, else the bundled one)"))
+    generator: str = field(default="hf+fixed", metadata=_help("tactic generator for proving and evaluating"))
+    budget: Budget = field(default_factory=Budget, metadata=_help(
+        "prove/eval budget, key=value,... (a mapping in a config file)", parse=Budget.parse))
+    eval_budget: Budget | None = field(default=None, metadata=_help(
+        "the benchmark's budget, if not --budget", parse=Budget.parse))
+    nproc: int = field(default=1, metadata=_help("training processes on this machine"))
+    force: bool = field(default=False, metadata=_help("take the new model even if the benchmark says no"))
+    workers: int = field(default=1, metadata=_help("theorems searched at once (one Lean server each)"))
+    # extra trainer flags, e.g. ("--max-steps", "20", "--lr", "1e-4")
+    train_args: Sequence[str] = field(default=(), metadata=_help(
+        'extra trainer flags (repeatable; each split on spaces: --train-arg "--epochs 3 --lr 5e-5")',
+        repeat=True, split=True, aliases=["--train-arg"]))
+    gen_options: dict[str, Any] = field(default_factory=dict, metadata=_help(
+        "generator option for proving and evaluating (repeatable), as for `python -m prover prove` "
+        "(e.g. dtype=bfloat16, temperature=0.8)", kv=True, aliases=["--gen-opt"]))
+    progress: bool = field(default=True, metadata=_help("show progress bars"))
+
+
+# What an unfinished round may be resumed with differently: how it runs and whether it forces acceptance. The
+# pool and benchmark are compared by content; the input model is the one the round started with.
+RESUME_MAY_CHANGE = ("workers", "progress", "nproc", "root", "force", "pool", "bench", "model",
+                     *(f"gen_options.{k}" for k in TRANSPORT_OPTIONS))
+
+
+def _check_same_round(cfg: IterationConfig, m: dict, d: Path) -> None:
+    """Refuse to continue round `d` with other settings than it started with, naming each difference."""
+    old = {**m["config"], "pool_sha256": (m.get("pool") or {}).get("sha256"),
+           "bench_sha256": (m.get("data") or {}).get("sha256")}
+    new = {**config_dict(cfg), "pool_sha256": sha256_file(cfg.pool), "bench_sha256": sha256_file(cfg.bench)}
+    diffs = config_diff(old, new, ignore=RESUME_MAY_CHANGE)
+    if diffs:
+        raise ValueError(f"iteration {d.name} is unfinished and was started with other settings (its value -> "
+                         f"this one): {describe_diff(diffs)}; rerun with those, or use another --dir")
 
 
 def iteration_dirs(root: Path) -> list[Path]:
@@ -128,12 +167,14 @@ def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> di
     if not m:
         model = current_model(root, cfg.model)
         base = build_manifest(bench_path=cfg.bench, budget=asdict(cfg.budget), generator=cfg.generator,
-                              model_path=model, argv=list(sys.argv), lean_version=None)
+                              model_path=model, argv=list(sys.argv), lean_version=None, config=config_dict(cfg))
         m = {**base, "iteration": int(d.name), "input_model": model, "pool": {"path": str(cfg.pool),
              "sha256": sha256_file(cfg.pool)}, "eval_budget": asdict(cfg.eval_budget or cfg.budget),
              "nproc": cfg.nproc, "gen_options": dict(cfg.gen_options), "train_args": list(cfg.train_args),
              "steps_done": [], "metrics": {}}
         write_manifest(d, m)
+    elif "config" in m:
+        _check_same_round(cfg, m, d)
     model = m["input_model"]
     log.info("iteration %s: input model %s; steps done: %s", d.name, model, m['steps_done'] or 'none')
     lean = SharedLean(cfg, envs)

@@ -44,14 +44,14 @@ Torchrun works the same way: `torchrun --nnodes M --node_rank k --master_addr NO
 """
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 from prover.train.trainer import DS_CONFIG
 
@@ -204,31 +204,44 @@ def launch(trainer_args: Sequence[str], nproc: int = 1, launcher: str = "acceler
             tmp.cleanup()
 
 
+@dataclass
+class LaunchConfig:
+    """The launcher's settings (its flags and `--config FILE` keys, prover/config.py); the trainer's own
+    settings follow `--` (prover.train.trainer.TrainConfig)."""
+
+    nproc: int | None = field(default=None, metadata={"help": "processes per machine (default: GPUs, or 1 on CPU)"})
+    launcher: Literal["accelerate", "torchrun"] = field(default="accelerate", metadata={"help": "how ranks start"})
+    ds_config: str = field(default=str(DS_CONFIG), metadata={"help": "DeepSpeed ZeRO-3 config"})
+    num_machines: int = field(default=1, metadata={"help": "machines taking part"})
+    machine_rank: int = field(default=0, metadata={"help": "this machine's rank (0: the rendezvous)"})
+    main_process_ip: str | None = field(default=None, metadata={"help": "node 0's address (several machines)"})
+    main_process_port: int | None = field(default=None, metadata={"help": "node 0's port (default: a free one)"})
+    hostfile: str | None = field(default=None, metadata={"help": "DeepSpeed hostfile (pdsh launch from node 0)"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..config import ConfigError, ConfigParser
+
     argv = list(sys.argv[1:] if argv is None else argv)
     trainer_args: list[str] = []
     if "--" in argv:
         i = argv.index("--")
         argv, trainer_args = argv[:i], argv[i + 1:]
-    ap = argparse.ArgumentParser(prog="python -m prover.train.launch",
-                                 description="Run prover.train.trainer on N processes with DeepSpeed ZeRO-3; "
-                                             "trainer arguments follow `--`.")
-    ap.add_argument("--nproc", type=int, default=None, help="processes per machine (default: GPUs, or 1 on CPU)")
-    ap.add_argument("--launcher", choices=["accelerate", "torchrun"], default="accelerate")
-    ap.add_argument("--ds-config", default=str(DS_CONFIG))
-    ap.add_argument("--num-machines", type=int, default=1)
-    ap.add_argument("--machine-rank", type=int, default=0)
-    ap.add_argument("--main-process-ip", default=None)
-    ap.add_argument("--main-process-port", type=int, default=None)
-    ap.add_argument("--hostfile", default=None, help="DeepSpeed hostfile (pdsh launch from node 0)")
-    a = ap.parse_args(argv)
+    ap = ConfigParser(LaunchConfig, prog="python -m prover.train.launch",
+                      description="Run prover.train.trainer on N processes with DeepSpeed ZeRO-3; "
+                                  "trainer arguments follow `--`.")
+    try:
+        (a,) = ap.parse_config(argv)
+        if not trainer_args:
+            raise ConfigError("pass the trainer's arguments after `--` (at least --model, --data, --out)")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     nproc = a.nproc
     if nproc is None:
         import torch
 
         nproc = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
-    if not trainer_args:
-        ap.error("pass the trainer's arguments after `--` (at least --model, --data, --out)")
     r = launch(trainer_args, nproc=nproc, launcher=a.launcher, ds_config=a.ds_config, num_machines=a.num_machines,
                machine_rank=a.machine_rank, main_process_ip=a.main_process_ip,
                main_process_port=a.main_process_port, hostfile=a.hostfile, check=False)

@@ -52,7 +52,6 @@ import os
 if __name__ == "__main__":  # before torch is imported: one OpenMP thread per process unless told otherwise
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -65,7 +64,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import torch
 
@@ -80,30 +79,41 @@ IGNORE = -100
 log = logging.getLogger(__name__)
 
 
+def _help(text: str, **more) -> dict:
+    return {"help": text, **more}
+
+
 @dataclass
 class TrainConfig:
-    model_path: str
-    data_path: str
-    out_dir: str
-    epochs: float = 1.0
-    max_steps: int = 0            # > 0: stop after this many optimizer steps (overrides epochs)
-    lr: float = 1e-5
-    batch_size: int = 4           # micro-batch per process
-    grad_accum: int = 1
-    max_len: int = 1024
-    save_every: int = 0           # optimizer steps between checkpoints; 0: only at the end
-    seed: int = 0
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.1     # cosine decay to lr * min_lr_ratio; 1.0: constant
-    weight_decay: float = 0.0
-    keep_checkpoints: int = 2
-    ds_config: str | None = None  # default: $ACCELERATE_DEEPSPEED_CONFIG_FILE, else prover/train/ds_zero3.json
-    precision: str = "auto"       # auto (bf16 on a GPU that has it, else fp32) | bf16 | fp16 | fp32
-    gradient_checkpointing: bool = False
-    append_eos: bool = True
-    eval_examples: int = 64       # loss of the final model on the first N examples (0: skip)
-    progress: bool = True
-    extra: dict = field(default_factory=dict)  # free-form, copied into the metrics
+    """The trainer's settings: its flags and `--config FILE` keys (prover/config.py), copied into the metrics."""
+
+    model_path: str = field(metadata=_help("Hugging Face model folder to start from", aliases=["--model"]))
+    data_path: str = field(metadata=_help("datasets folder (load_from_disk) with prompt/completion",
+                                          aliases=["--data"]))
+    out_dir: str = field(metadata=_help("output folder: checkpoints/, model/, train_metrics.json", aliases=["--out"]))
+    epochs: float = field(default=1.0, metadata=_help("passes over the data"))
+    max_steps: int = field(default=0, metadata=_help("> 0: stop after this many optimizer steps (overrides epochs)"))
+    lr: float = field(default=1e-5, metadata=_help("peak learning rate"))
+    batch_size: int = field(default=4, metadata=_help("micro-batch per process"))
+    grad_accum: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
+    max_len: int = field(default=1024, metadata=_help("tokens per example (longer ones are cut)"))
+    save_every: int = field(default=0, metadata=_help("optimizer steps between checkpoints; 0: only at the end"))
+    seed: int = field(default=0, metadata=_help("random seed"))
+    warmup_steps: int = field(default=0, metadata=_help("linear warm-up steps"))
+    min_lr_ratio: float = field(default=0.1, metadata=_help("cosine decay to lr * min_lr_ratio; 1.0: constant"))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay (tensors of rank >= 2)"))
+    keep_checkpoints: int = field(default=2, metadata=_help("checkpoints kept on disk"))
+    ds_config: str | None = field(default=None, metadata=_help(
+        "DeepSpeed config (default: $ACCELERATE_DEEPSPEED_CONFIG_FILE, else prover/train/ds_zero3.json)"))
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata=_help(
+        "auto: bf16 on a GPU that has it, else fp32"))
+    gradient_checkpointing: bool = field(default=False, metadata=_help("recompute activations (less memory)"))
+    append_eos: bool = field(default=True, metadata=_help("append the end-of-sequence token to each completion",
+                                                          no_flag="--no-eos"))
+    eval_examples: int = field(default=64, metadata=_help(
+        "loss of the final model on the first N examples (0: skip)"))
+    progress: bool = field(default=True, metadata=_help("show a progress bar"))
+    extra: dict = field(default_factory=dict, metadata={"cli": False})  # free-form, copied into the metrics
 
 
 # ---- data ------------------------------------------------------------------------------------------------
@@ -473,41 +483,21 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainConfig:
-    ap = argparse.ArgumentParser(prog="python -m prover.train.trainer", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True, help="Hugging Face model folder to start from")
-    ap.add_argument("--data", required=True, help="datasets folder (load_from_disk) with prompt/completion")
-    ap.add_argument("--out", required=True, help="output folder: checkpoints/, model/, train_metrics.json")
-    d = TrainConfig("", "", "")
-    ap.add_argument("--epochs", type=float, default=d.epochs)
-    ap.add_argument("--max-steps", type=int, default=d.max_steps)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--batch-size", type=int, default=d.batch_size, help="micro-batch per process")
-    ap.add_argument("--grad-accum", type=int, default=d.grad_accum)
-    ap.add_argument("--max-len", type=int, default=d.max_len)
-    ap.add_argument("--save-every", type=int, default=d.save_every)
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    ap.add_argument("--min-lr-ratio", type=float, default=d.min_lr_ratio)
-    ap.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    ap.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
-    ap.add_argument("--ds-config", default=None)
-    ap.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=d.precision)
-    ap.add_argument("--gradient-checkpointing", action="store_true")
-    ap.add_argument("--no-eos", action="store_true", help="do not append the end-of-sequence token")
-    ap.add_argument("--eval-examples", type=int, default=d.eval_examples)
-    ap.add_argument("--no-progress", action="store_true")
-    a = ap.parse_args(argv)
-    return TrainConfig(model_path=a.model, data_path=a.data, out_dir=a.out, epochs=a.epochs, max_steps=a.max_steps,
-                       lr=a.lr, batch_size=a.batch_size, grad_accum=a.grad_accum, max_len=a.max_len,
-                       save_every=a.save_every, seed=a.seed, warmup_steps=a.warmup_steps,
-                       min_lr_ratio=a.min_lr_ratio, weight_decay=a.weight_decay,
-                       keep_checkpoints=a.keep_checkpoints, ds_config=a.ds_config, precision=a.precision,
-                       gradient_checkpointing=a.gradient_checkpointing, append_eos=not a.no_eos,
-                       eval_examples=a.eval_examples, progress=not a.no_progress)
+    """The trainer's config from flags and `--config FILE` (prover/config.py); ConfigError on bad input."""
+    from ..config import ConfigParser
+
+    return ConfigParser(TrainConfig, prog="python -m prover.train.trainer",
+                        description=__doc__.split("\n\n")[0]).parse_config(argv)[0]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_args(argv)
+    from ..config import ConfigError
+
+    try:
+        cfg = parse_args(argv)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     # single process without a launcher: a world of one, still through ZeRO-3
     for k, v in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_WORLD_SIZE", "1"),
