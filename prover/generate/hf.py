@@ -16,6 +16,9 @@
 Each prompt goes through the model once per call: its key/value cache is copied for the samples (or beams) and
 for the scoring pass.
 
+`adapter=DIR` (`--gen-opt adapter=DIR`): a LoRA adapter folder (`make warm-start`) merged into the base model's
+weights at load time (`merge_adapter`), so the fine-tuned model samples at the base model's speed.
+
 One instance may be shared by several search threads: `generate` holds a lock. Results are deterministic given
 `seed` (each call reseeds from `seed` and a call counter).
 """
@@ -138,6 +141,19 @@ def _resolve_dtype(dtype: str, device: str) -> torch.dtype:
     return table[dtype]
 
 
+def merge_adapter(model, adapter: str | Path):
+    """`model` with the LoRA adapter folder `adapter` (peft: adapter_config.json + adapter_model.safetensors, as
+    `prover.train.warm_start` writes) merged into its weights, so generation costs what the base model costs.
+    The model is modified in place. Raises FileNotFoundError naming a folder that holds no adapter."""
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"adapter={adapter}: no adapter_config.json there (a LoRA adapter folder, as "
+                                f"`make warm-start` writes, is expected)")
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(path)).merge_and_unload()
+
+
 class HFGenerator:
     """TacticGenerator over a local Hugging Face causal LM (see the module docstring)."""
 
@@ -146,7 +162,7 @@ class HFGenerator:
     def __init__(self, model_path: str | Path | None = None, *, device: str | None = None, dtype: str = "auto",
                  max_new_tokens: int = 48, temperature: float = 1.0, top_p: float = 0.95, mode: str = "sample",
                  batch_size: int = 16, max_prompt_tokens: int = 1024, seed: int = 0, few_shot: bool = False,
-                 model=None, tokenizer=None):
+                 adapter: str | Path | None = None, model=None, tokenizer=None):
         from transformers import AutoTokenizer
 
         if mode not in ("sample", "beam"):
@@ -173,11 +189,17 @@ class HFGenerator:
             path = resolve_model(None if model_path is None else str(model_path))
             model_path = path
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=_resolve_dtype(dtype, self.device))
-            model = model.to(self.device)
+            want = _resolve_dtype(dtype, self.device)
+            # an adapter is merged in fp32, then the merged weights are cast: no bf16 rounding of the sum
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32 if adapter else want)
+            if adapter:
+                model = merge_adapter(model, adapter)
+            model = model.to(self.device, want)
         else:  # preloaded: move or cast only when asked to
             if tokenizer is None:
                 raise ValueError("pass the tokenizer together with a preloaded model")
+            if adapter:
+                model = merge_adapter(model, adapter)
             if device is not None:
                 model = model.to(self.device)
             if dtype != "auto":
@@ -186,6 +208,7 @@ class HFGenerator:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.model_path = str(model_path) if model_path is not None else getattr(model, "name_or_path", "")
+        self.adapter = str(adapter) if adapter else None
 
         tok = tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
