@@ -70,6 +70,18 @@ TRAIN_ARGS   ?= --gen-opt dtype=bfloat16 --train-arg "--epochs 3 --lr 5e-5"
 train-iteration: setup
 	$(PY) -m prover.train --pool $(POOL) --bench $(BENCH) --dir $(ITER_DIR) --budget $(TRAIN_BUDGET) --nproc $(NPROC) $(TRAIN_ARGS)
 
+# LoRA warm start of the default model (prover/train/warm_start.py) on the traced corpora (data/traced/) and the
+# verified proofs of every expert-iteration round (iterations/*/data/proofs.jsonl), in the prompt format the `hf`
+# generator uses; at most WARM_STEPS steps or WARM_MINUTES minutes. Writes WARM_OUT/{adapter_config.json,
+# adapter_model.safetensors,manifest.json}; use it with `--gen-opt adapter=WARM_OUT`.
+.PHONY: warm-start
+WARM_OUT     ?= runs/warm-start
+WARM_STEPS   ?= 300
+WARM_MINUTES ?= 60
+WARM_ARGS    ?=
+warm-start: setup
+	$(PY) -m prover.train.warm_start --out $(WARM_OUT) --max-steps $(WARM_STEPS) --max-minutes $(WARM_MINUTES) $(WARM_ARGS)
+
 # Every statement of the bundled valid split elaborates (with the prelude).
 check-data: setup
 	$(PY) scripts/check_statements.py data/minif2f_core/valid.jsonl
