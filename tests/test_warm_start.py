@@ -114,6 +114,8 @@ def test_held_out_split_is_by_theorem(tiny):
     train, held, _ = load_data(data_files(str(tiny / "traced"), str(tiny / "proofs" / "*.jsonl")), 0.2, 64)
     assert {e.theorem for e in train}.isdisjoint({e.theorem for e in held})
     assert len(train) + len(held) == 10
+    train0, held0, _ = load_data(data_files(str(tiny / "traced"), str(tiny / "proofs" / "*.jsonl")), 0.0, 64)
+    assert held0 == [] and len(train0) == 10
 
 
 def test_adapter_reloads_through_hf_generator(tiny, run):
@@ -145,7 +147,7 @@ def test_same_seed_same_adapter(tiny, run):
 def test_clock_cut_run_replays(tiny):
     cut = warm_start(config(tiny, tiny / "cut", max_minutes=1e-9))
     assert cut["stopped_by"] == "max_minutes" and cut["steps"] == 1
-    assert cut["reproduce"].endswith("--stop-at-step 1")
+    assert cut["reproduce"].endswith("--max-minutes 0 --stop-at-step 1")
     replay = warm_start(config(tiny, tiny / "replay", stop_at_step=1))
     assert replay["adapter_sha256"] == cut["adapter_sha256"] and replay["stopped_by"] == "stop_at_step"
 

@@ -65,7 +65,8 @@ class WarmStartConfig:
     proofs: str = field(default="iterations/*/data/proofs.jsonl", metadata=_help(
         "verified proofs (proofs.jsonl), comma-separated globs ('' for none)"))
     holdout: float = field(default=0.1, metadata=_help("share of theorems held out for the loss before/after"))
-    max_holdout: int = field(default=64, metadata=_help("at most this many held-out pairs"))
+    max_holdout: int = field(default=64, metadata=_help(
+        "about this many held-out pairs at most (whole theorems: the last one may add a few)"))
     max_steps: int = field(default=300, metadata=_help("optimizer steps (the schedule's length)"))
     max_minutes: float = field(default=60.0, metadata=_help("stop after this many minutes of training (0: no limit)"))
     stop_at_step: int = field(default=0, metadata=_help("> 0: stop after this step (replays a run the clock cut)"))
@@ -171,7 +172,7 @@ def load_data(files: Sequence[Path], holdout: float, max_holdout: int) -> tuple[
         raise ValueError("no (state, tactic) pairs in " + (", ".join(_rel(f) for f in files) or "no files"))
     # held out: whole theorems, in the order of their keys' hashes, until the share is reached
     theorems = sorted({e.theorem for e in kept}, key=lambda t: hashlib.sha256(t.encode()).hexdigest())
-    want = min(max_holdout, max(1, round(holdout * len(kept)))) if len(theorems) > 1 else 0
+    want = min(max_holdout, max(1, round(holdout * len(kept)))) if holdout > 0 and len(theorems) > 1 else 0
     held: set[str] = set()
     n = 0
     for t in theorems[:-1]:  # never hold everything out
@@ -180,7 +181,7 @@ def load_data(files: Sequence[Path], holdout: float, max_holdout: int) -> tuple[
         held.add(t)
         n += sum(e.theorem == t for e in kept)
     train = [e for e in kept if e.theorem not in held]
-    evals = [e for e in kept if e.theorem in held][:max_holdout]
+    evals = [e for e in kept if e.theorem in held]  # may pass max_holdout by the last theorem's other steps
     return train, evals, records
 
 
@@ -299,7 +300,9 @@ def warm_start(cfg: WarmStartConfig) -> dict:
     model.save_pretrained(out, safe_serialization=True)  # adapter_config.json + adapter_model.safetensors
     (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template; the manifest says it all
     command = cfg.argv or ["python", "-m", "prover.train.warm_start", "--out", cfg.out_dir]
-    reproduce = list(command) + (["--stop-at-step", str(steps_done)] if stopped_by == "max_minutes" else [])
+    # the clock is not reproducible, the step count is: a replay stops at the same step whatever the machine
+    reproduce = list(command) + (["--max-minutes", "0", "--stop-at-step", str(steps_done)]
+                                 if stopped_by == "max_minutes" else [])
     manifest = {
         "kind": "lora-warm-start",
         "base_model": model_fingerprint(base),
