@@ -90,10 +90,11 @@ _KINDS: dict[str, Any] = {
 }
 
 
-def wire(kind: "str | type", default: Any = MISSING, *, many: bool = False, null: bool = False) -> Any:
+def wire(kind: "str | type", default: Any = MISSING, *, many: bool = False, required: bool | None = None) -> Any:
     """A wire field. `kind`: a name in `_KINDS` or a `Wire` class (a nested object; `many`: a list of them).
-    No default: required. `null`: JSON null is allowed (read as None)."""
-    meta = {"kind": kind, "many": many, "null": null or default is None}
+    Required on the wire unless it has a default (`required=True`: a default for Python callers only). A
+    default of None means "Lean may leave it out or send null"; `to_json` leaves None fields out."""
+    meta = {"kind": kind, "many": many, "required": default is MISSING if required is None else required}
     if default is MISSING:
         return field(metadata=meta)
     return field(default=default, metadata=meta)
@@ -123,18 +124,15 @@ class Wire:
         for f in fields(cls):
             if f.name == "extra":
                 continue
-            kind, many, null = f.metadata["kind"], f.metadata["many"], f.metadata["null"]
-            required = f.default is MISSING and f.default_factory is MISSING
+            kind, many, required = f.metadata["kind"], f.metadata["many"], f.metadata["required"]
             v = d.get(f.name)
-            if f.name not in d or (v is None and not (null and not required)):
+            if v is None:  # absent or null
                 if required:
                     raise ProtocolError(f"{where}: missing {_kind_name(kind, many)} field `{f.name}`")
                 continue
-            if v is None:
-                kw[f.name] = None
-            elif isinstance(kind, str):
+            if isinstance(kind, str):
                 if not _KINDS[kind](v):
-                    raise ProtocolError(f"{where}: missing {kind} field `{f.name}` (got {json.dumps(v)[:80]})")
+                    raise ProtocolError(f"{where}: missing {kind} field `{f.name}`")  # Lean's words
                 kw[f.name] = tuple(v) if isinstance(v, list) else v
             elif many:
                 if not isinstance(v, list):
@@ -153,7 +151,7 @@ class Wire:
             if f.name == "extra":
                 continue
             v = getattr(self, f.name)
-            if v is None and f.default is None:
+            if v is None:
                 continue
             out[f.name] = _plain(v)
         out.update(self.extra)
@@ -373,9 +371,9 @@ class DeclResult(Wire):
     ok: bool = wire("boolean")
     complete: bool = wire("boolean")
     sound: bool = wire("boolean")
-    messages: tuple[Message, ...] = wire(Message, (), many=True)
+    messages: tuple[Message, ...] = wire(Message, (), many=True, required=True)
     statement_matches: bool | None = wire("boolean", None)
-    bad_axioms: tuple[str, ...] = wire("string-list", ())
+    bad_axioms: tuple[str, ...] | None = wire("string-list", None)
     unsound_reason: str | None = wire("string", None)
     audit_error: str | None = wire("string", None)
     kind: str | None = wire("string", None)
@@ -394,8 +392,8 @@ class CheckResult(Answer):
 
     all_ok: bool = wire("boolean")
     declarations: tuple[DeclResult, ...] = wire(DeclResult, many=True)
-    parse_messages: tuple[Message, ...] = wire(Message, (), many=True)
-    expected_found: bool = wire("boolean", True)
+    parse_messages: tuple[Message, ...] = wire(Message, (), many=True, required=True)
+    expected_found: bool = wire("boolean", True, required=True)
     audit_error: str | None = wire("string", None)
 
     def decl(self, name: str) -> DeclResult:
@@ -480,8 +478,8 @@ class Stats(Answer):
     requests: int = wire("natural-number")
     heartbeats: int = wire("natural-number")
     uptime_ms: int = wire("natural-number")
-    rss_mb: float = wire("number", 0.0)
-    restarts: int = wire("natural-number", 0)
+    rss_mb: float | None = wire("number", None)
+    restarts: int | None = wire("natural-number", None)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,136 @@
+"""Golden transcripts (tests/golden/*.txt, read by tests/golden.py): the protocol's documentation, checked.
+
+Without Lean: every request of every transcript goes through the Python parser (prover/lean/protocol.py), which
+refuses exactly the malformed ones, with the Lean server's own message; every expected answer parses into its
+typed class with no field left over in `extra` (so a field Lean sends is a field Python declares), and comes
+back out unchanged. With Lean: the transcripts run against the session's real server, and those that name the
+daemon against the session's daemon, and every answer must match.
+"""
+from __future__ import annotations
+
+import json
+import re
+import socket
+
+import pytest
+
+from golden import read, run, transcripts
+from prover.lean.protocol import (COMMANDS, DAEMON_COMMANDS, ErrorAnswer, ProtocolError, Wire, parse_answer,
+                                  parse_request)
+
+ALL = transcripts()
+# The errors Lean gives for a request that breaks the envelope or a command's fields.
+_MALFORMED = re.compile(r"^(<re:\^)?(malformed JSON|missing \S+ field|unknown command|\w+: missing \S+ field)")
+
+
+def _leftovers(obj, where="answer") -> list[str]:
+    """Fields no class declared, anywhere in a parsed answer."""
+    out = [f"{where}.{k}" for k in getattr(obj, "extra", {})] if isinstance(obj, Wire) else []
+    if isinstance(obj, Wire):
+        for k, v in vars(obj).items():
+            if k != "extra":
+                out += _leftovers(v, f"{where}.{k}")
+    elif isinstance(obj, tuple):
+        for i, v in enumerate(obj):
+            out += _leftovers(v, f"{where}[{i}]")
+    return out
+
+
+def _strip_nulls(d):
+    if isinstance(d, dict):
+        return {k: _strip_nulls(v) for k, v in d.items() if v is not None}
+    if isinstance(d, list):
+        return [_strip_nulls(v) for v in d]
+    return d
+
+
+def _fill(x):
+    """Masks replaced by values of the right type (state ids, counters: 0; texts: a string)."""
+    if isinstance(x, str):
+        if x.startswith("$") or x == "<int>":
+            return 0
+        return "text" if x == "<str>" or x.startswith("<re:") else x
+    if isinstance(x, dict):
+        return {k: _fill(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_fill(v) for v in x]
+    return x
+
+
+def test_transcripts_cover_every_command_and_error_kind():
+    sent, errors = set(), []
+    for path in ALL:
+        for ex in read(path).exchanges:
+            try:
+                sent.add(json.loads(ex.request.replace('"$', '"')).get("cmd"))
+            except json.JSONDecodeError:
+                sent.add("<bad json>")
+            if isinstance(ex.expected, dict) and ex.expected.get("ok") is False:
+                errors.append(ex.expected.get("error", ""))
+    # `shutdown` would stop the session's daemon: the session's end sends it (conftest.py)
+    assert set(COMMANDS) | set(DAEMON_COMMANDS) - {"shutdown"} <= sent
+    text = "\n".join(errors)
+    for kind in ("malformed JSON", "missing string field `cmd`", "unknown command", "missing string field",
+                 "missing natural-number field", "unknown proof state", "Unknown identifier", "parse error",
+                 "deterministic", "LeanTimeout", "not allowed in untrusted input"):
+        assert kind in text, f"no transcript shows the error kind {kind!r}"
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.stem for p in ALL])
+def test_python_parser_agrees_with_the_transcript(path):
+    t = read(path)
+    daemon_only = t.targets == ("daemon",)
+    for ex in t.exchanges:
+        where = f"{path.name}:{ex.lineno}"
+        line = re.sub(r'"\$\w+"', "0", ex.request)
+        error = ex.expected.get("error", "") if ex.expected.get("ok") is False else None
+        if error is not None and _MALFORMED.match(error):
+            with pytest.raises(ProtocolError) as info:
+                parse_request(line, daemon=daemon_only)
+            want = error[len("<re:^"):-1] if error.startswith("<re:") else error
+            assert str(info.value).startswith(want.replace("\\", "")), where
+            continue
+        rid, req = parse_request(line, daemon=True)
+        assert rid == json.loads(line).get("id"), where
+        # the request comes back out as it went in (cmd and id aside)
+        assert {**json.loads(req.to_line(rid))} == json.loads(line), where
+        ans = parse_answer(req.cmd, _fill(ex.expected))
+        assert isinstance(ans, ErrorAnswer) == (error is not None), where
+        assert not _leftovers(ans), f"{where}: fields no protocol class declares: {_leftovers(ans)}"
+        # and the typed answer writes the same object (null fields are left out)
+        assert json.loads(ans.to_line(rid)) == {**_strip_nulls(_fill(ex.expected)), "id": rid}, where
+
+
+@pytest.mark.lean
+@pytest.mark.parametrize("path", [p for p in ALL if "lean" in read(p).targets],
+                         ids=[p.stem for p in ALL if "lean" in read(p).targets])
+def test_transcript_against_the_lean_server(lean, path):
+    if not hasattr(lean, "send_raw"):
+        pytest.skip("the session's server is a daemon connection (PROVER_TEST_DAEMON): no raw lines")
+    try:
+        failures = run(read(path), lambda line: lean.send_raw(line, timeout=120))
+    finally:
+        lean.clear()  # raw `clear`s dropped states the client still mapped; its own ids start afresh
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.lean
+@pytest.mark.parametrize("path", [p for p in ALL if "daemon" in read(p).targets],
+                         ids=[p.stem for p in ALL if "daemon" in read(p).targets])
+def test_transcript_against_the_daemon(daemon_socket, path):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(600)
+        s.connect(str(daemon_socket))
+        f = s.makefile("rwb")
+
+        def send(line: str) -> dict:
+            f.write((line + "\n").encode())
+            f.flush()
+            ans = json.loads(f.readline())
+            if "states_created" in ans:  # the Python client adds its own counters to `stats`
+                ans.pop("rss_mb", None)
+                ans.pop("restarts", None)
+            return ans
+
+        failures = run(read(path), send)
+    assert not failures, "\n".join(failures)
