@@ -123,14 +123,15 @@ def mismatch(expected: Any, actual: Any, bound: dict[str, Any], path: str = "") 
 
 
 def run(t: Transcript, send: Callable[[str], dict[str, Any]]) -> list[str]:
-    """Send every request of `t` through `send` (a request line -> the answer object); the mismatches."""
+    """Send the requests of `t` through `send` (a request line -> the answer object); [] if every answer matched,
+    else the first mismatch."""
     bound: dict[str, Any] = {}
     out = []
     for ex in t.exchanges:
         answer = send(substitute(ex.request, bound))
         why = mismatch(ex.expected, answer, bound, "answer")
-        if why:
-            out.append(f"{t.path.name}:{ex.lineno}: {ex.request}\n  {why}\n  got {json.dumps(answer, ensure_ascii=False)}")
+        if why:  # the first mismatch only: later requests may need what this answer should have bound
+            return [f"{t.path.name}:{ex.lineno}: {ex.request}\n  {why}\n  got {json.dumps(answer, ensure_ascii=False)}"]
     return out
 
 

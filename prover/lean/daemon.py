@@ -121,7 +121,7 @@ class Daemon:
                 spare = self.pool.spare
                 return PingAnswer(key=self.key, pid=os.getpid(), servers=len(self.pool.servers),
                                   server_pids=tuple(s.pid for s in self.pool.servers),
-                                  spare_pid=spare.pid if spare is not None else None)
+                                  spare_pid=spare.pid if spare is not None else None, clients=self.users[id(srv)])
             case StartRequest():
                 st = srv.start(req.statement, hb, req.timeout)
                 return StartAnswer(state=st.id, goals=st.goals, complete=st.complete)

@@ -491,12 +491,14 @@ class ClearAnswer(Answer):
 
 @dataclass(frozen=True)
 class PingAnswer(Answer):
-    """Daemon only: its configuration key, its pid and its servers' pids."""
+    """Daemon only: its configuration key, its pid, its servers' pids, and how many connections share this
+    connection's server (`clear` drops states only for a sole client)."""
 
     key: str = wire("string")
     pid: int = wire("natural-number")
     servers: int = wire("natural-number")
     server_pids: tuple[int, ...] = wire("natural-number-list")
+    clients: int = wire("natural-number")
     spare_pid: int | None = wire("natural-number", None)
 
 
