@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from golden import read, run, transcripts
+from golden import fill, read, run, transcripts
 from prover.lean.protocol import (COMMANDS, DAEMON_COMMANDS, ErrorAnswer, ProtocolError, Wire, parse_answer,
                                   parse_request)
 
@@ -43,19 +43,6 @@ def _strip_nulls(d):
     if isinstance(d, list):
         return [_strip_nulls(v) for v in d]
     return d
-
-
-def _fill(x):
-    """Masks replaced by values of the right type (state ids, counters: 0; texts: a string)."""
-    if isinstance(x, str):
-        if x.startswith("$") or x == "<int>":
-            return 0
-        return "text" if x == "<str>" or x.startswith("<re:") else x
-    if isinstance(x, dict):
-        return {k: _fill(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_fill(v) for v in x]
-    return x
 
 
 def test_transcripts_cover_every_command_and_error_kind():
@@ -95,11 +82,11 @@ def test_python_parser_agrees_with_the_transcript(path):
         assert rid == json.loads(line).get("id"), where
         # the request comes back out as it went in (cmd and id aside)
         assert {**json.loads(req.to_line(rid))} == json.loads(line), where
-        ans = parse_answer(req.cmd, _fill(ex.expected))
+        ans = parse_answer(req.cmd, fill(ex.expected))
         assert isinstance(ans, ErrorAnswer) == (error is not None), where
         assert not _leftovers(ans), f"{where}: fields no protocol class declares: {_leftovers(ans)}"
         # and the typed answer writes the same object (null fields are left out)
-        assert json.loads(ans.to_line(rid)) == {**_strip_nulls(_fill(ex.expected)), "id": rid}, where
+        assert json.loads(ans.to_line(rid)) == {**_strip_nulls(fill(ex.expected)), "id": rid}, where
 
 
 @pytest.mark.lean

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import MISSING, dataclass, field, fields
-from pathlib import Path
 from typing import Any, ClassVar
 
 LEAN_FILE = "lean_project/LeanServer.lean"
