@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,53 @@ def test_transcript_against_the_daemon(daemon_socket, path):
             time.sleep(0.2)
         failures = run(read(path), send)
     assert not failures, "\n".join(failures)
+
+
+def test_daemon_speaks_the_protocol_over_a_fake_server(tmp_path):
+    """The daemon's wire without Lean (tests/fake_lean_server.py behind it): typed calls, refusals, a lost
+    request with its `error_type`, and the replay of an old state id after the restart."""
+    import sys
+    import threading
+    import types
+
+    from prover.lean import LeanServer
+    from prover.lean.backend import Backend
+    from prover.lean.daemon import Daemon, RemoteLeanServer, _Handler, _UnixServer
+    from prover.lean.protocol import LeanError
+    from prover.lean.sandbox import SandboxPlan
+
+    fake = Backend(name="fake", argv=(sys.executable, str(Path(__file__).with_name("fake_lean_server.py"))),
+                   workdir=tmp_path, sandbox=SandboxPlan("none"))
+    srv = LeanServer(backend=fake, progress=False, request_timeout=10)
+    srv._warm_up = lambda: None  # the fake has no tactics to warm up
+    srv.ensure_started()
+    daemon = Daemon(types.SimpleNamespace(servers=[srv], spare=None), "key", 0)
+    server = _UnixServer(str(tmp_path / "d.sock"), _Handler)
+    server.daemon = daemon
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with RemoteLeanServer(tmp_path / "d.sock") as c:
+            assert c.ping()["clients"] == 1
+            st = c.start("theorem t : True")
+            assert st.goals == ("⊢ theorem t : True [0]",)
+            done = c.run_tac(st, "done")
+            assert done.complete and c.tactics_of(done.state) == ("done",)
+            with pytest.raises(LeanError, match="`add` is not accepted"):
+                c._call("add", code="def x := 1")
+            with pytest.raises(LeanError, match="trusted"):
+                c.check("theorem u : True := trivial", trusted=True)
+            lost = c.run_tac(st, "hang", timeout=1)
+            assert lost.lost == "LeanTimeout" and not lost.ok
+            again = c.run_tac(st, "step")  # a new fake process; the old id is replayed onto it
+            assert again.ok and again.state.goals == ("⊢ theorem t : True [0] step",)
+            assert c.stats().restarts == 1
+            # a raw line that is not JSON gets Lean's kind of answer, and the connection keeps serving
+            c._file.write(b"{not json\n")
+            c._file.flush()
+            bad = json.loads(c._file.readline())
+            assert bad["id"] is None and bad["ok"] is False and bad["error"].startswith("malformed JSON")
+            assert c.clear() == 3
+    finally:
+        server.shutdown()
+        server.server_close()
+        srv.close()

@@ -85,7 +85,6 @@ _KINDS: dict[str, Any] = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "string-list": lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
     "natural-number-list": lambda v: isinstance(v, list) and all(_nat(x) for x in v),
-    "any": lambda v: True,
 }
 
 
@@ -115,7 +114,9 @@ class Wire:
         return getattr(cls, "cmd", None) or cls.__name__
 
     @classmethod
-    def from_json(cls, d: Any, where: str | None = None) -> Any:
+    def from_json(cls, d: Any, where: str | None = None, nested: bool = False) -> Any:
+        """Strictly: a required field absent, null or of the wrong type is a ProtocolError naming `where` and
+        the field. `nested`: an object inside a message (the envelope keys are then ordinary fields)."""
         where = where or cls._where()
         if not isinstance(d, dict):
             raise ProtocolError(f"{where}: expected a JSON object, got {type(d).__name__}")
@@ -136,11 +137,11 @@ class Wire:
             elif many:
                 if not isinstance(v, list):
                     raise ProtocolError(f"{where}: field `{f.name}` must be a list")
-                kw[f.name] = tuple(kind.from_json(x, f"{where}.{f.name}[{i}]") for i, x in enumerate(v))
+                kw[f.name] = tuple(kind.from_json(x, f"{where}.{f.name}[{i}]", True) for i, x in enumerate(v))
             else:
-                kw[f.name] = kind.from_json(v, f"{where}.{f.name}")
+                kw[f.name] = kind.from_json(v, f"{where}.{f.name}", True)
         names = {f.name for f in fields(cls)}
-        extra = {k: v for k, v in d.items() if k not in names and k not in ENVELOPE}
+        extra = {k: v for k, v in d.items() if k not in names and (nested or k not in ENVELOPE)}
         return cls(**kw, extra=extra)
 
     def to_json(self) -> dict[str, Any]:
