@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prover.lean.hazards import crashes_lean
-from prover.lean.protocol import LeanError, LeanInfraError
+from prover.lean.protocol import DEFAULT_HEARTBEATS, LeanError, LeanInfraError
 
 TRIVIAL_TACTICS = ("rfl", "trivial", "decide", "simp", "omega")
 VACUOUS_TACTICS = ("exfalso; contradiction", "exfalso; omega", "exfalso; simp_all", "exfalso; grind")
@@ -33,7 +33,7 @@ class Verdict:
 
 def check_statement(env, header: str, flags: bool = True, timeout: float = 60.0) -> Verdict:
     try:
-        root = env.start(header, heartbeats=20000, timeout=timeout)
+        root = env.start(header, heartbeats=DEFAULT_HEARTBEATS, timeout=timeout)
     except LeanError as e:
         return Verdict(False, str(e))
     except LeanInfraError as e:  # no verdict from Lean; the candidate is not kept, and the error says why
@@ -51,7 +51,7 @@ def check_statement(env, header: str, flags: bool = True, timeout: float = 60.0)
 
         try:
             negation = env.start(f"theorem autoform_refute : ¬ ({parse_statement(header).proposition()})",
-                                 heartbeats=20000, timeout=timeout)
+                                 heartbeats=DEFAULT_HEARTBEATS, timeout=timeout)
         except (LeanError, LeanInfraError, ValueError):  # no refutation flag without Lean's answer
             return v
         _closes(env, negation, REFUTE_TACTICS, timeout, v, "refuted")

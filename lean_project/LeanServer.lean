@@ -2,7 +2,7 @@ import Lean
 /-!
 # LeanServer: a proof-state server speaking JSON lines
 
-One request per line on stdin, one answer per line on stdout, prefixed with `@@LS@@ KEY ` where KEY is the
+One request per line on stdin, one answer per line on stdout, prefixed with `@@LS@@ KEY ` (`answerTag`) where KEY is the
 first line the client sends (the embedded Lean also prints its own diagnostics on stdout, and code run
 during elaboration could print there too; it cannot know KEY). The server keeps one base environment loaded and answers:
 
@@ -12,6 +12,11 @@ during elaboration could print there too; it cannot know KEY). The server keeps 
   sound, `unsound_reason` (see "The judge" below; `trusted` only turns the syntax filter off);
 * `add {code}`             -> trusted declarations (a prelude) added to the base environment;
 * `stats`, `clear`.
+
+The wire format is mirrored, one class per message, by `prover/lean/protocol.py`; tests/golden/*.txt are
+transcripts of every command and error. The constants both sides share and the closed set of commands
+(`WireCmd`) are generated from that module into the WIRE block below (`python scripts/lean_wire.py --write`;
+the client also regenerates the block in the source it runs, so the running server always matches it).
 
 Invariant: a request never changes the base environment except `add`, and a failing request leaves every
 stored proof state as it was. Errors are answers, never crashes.
@@ -24,6 +29,32 @@ printed by `nameStr`. Keep it that way when editing: monomorphic library entry p
 open Lean Elab Meta Command Parser
 
 namespace LeanServer
+
+-- BEGIN WIRE (generated from prover/lean/protocol.py: `python scripts/lean_wire.py --write`)
+def answerTag : String := "@@LS@@"
+def defaultHeartbeats : Nat := 20000
+def defaultMaxRecDepth : Nat := 512
+
+/-- The commands, a closed set: `handle` matches on it exhaustively. -/
+inductive WireCmd where
+  | start
+  | tactic
+  | check
+  | add
+  | trace
+  | stats
+  | clear
+
+def WireCmd.ofName? (s : String) : Option WireCmd :=
+  if s == "start" then some .start
+  else if s == "tactic" then some .tactic
+  else if s == "check" then some .check
+  else if s == "add" then some .add
+  else if s == "trace" then some .trace
+  else if s == "stats" then some .stats
+  else if s == "clear" then some .clear
+  else none
+-- END WIRE
 
 /-! ## Small helpers that avoid polymorphic library code -/
 
@@ -123,8 +154,8 @@ def runTerm {α : Type} (x : TermElabM α) (levelNames : List Name := []) : Meta
 
 /-- Per-request limits. `heartbeats` is in thousands, like Lean's `maxHeartbeats` option. -/
 structure Limits where
-  heartbeats : Nat := 20000
-  maxRecDepth : Nat := 512
+  heartbeats : Nat := defaultHeartbeats
+  maxRecDepth : Nat := defaultMaxRecDepth
 
 /-- A proof state. Invariant: `goals` are the unassigned goals of `metaSt.mctx`, main goal first;
 `root` is the metavariable of the original statement, so instantiating it gives the proof so far. -/
@@ -345,7 +376,8 @@ def getBool (j : Json) (k : String) : Option Bool :=
 def num (n : Nat) : Json := toJson n
 
 def limitsOf (j : Json) : Limits :=
-  { heartbeats := (getNat j "heartbeats").getD 20000, maxRecDepth := (getNat j "max_rec_depth").getD 512 }
+  { heartbeats := (getNat j "heartbeats").getD defaultHeartbeats,
+    maxRecDepth := (getNat j "max_rec_depth").getD defaultMaxRecDepth }
 
 def storeState (srv : Server) (ps : ProofState) : IO Nat := do
   let arr ← readRef srv.states
@@ -843,7 +875,8 @@ def optJson : Option String → Json
   | none => Json.null
 
 def handleCheck (srv : Server) (j : Json) (trusted : Bool) (isAdd : Bool) : CommandElabM Answer := do
-  let some code := getStr j "code" | return err "check: missing string field `code`"
+  let some code := getStr j "code"
+    | return err ((if isAdd then "add" else "check") ++ ": missing string field `code`")
   let base ← if (getBool j "pristine").getD false then pure srv.pristine else readRef srv.env
   let expectName := getStr j "name"
   let expectStmt := getStr j "statement"
@@ -1292,15 +1325,17 @@ def handle (srv : Server) (line : String) : CommandElabM Answer := do
   match Json.parse line with
   | .error e => return err ("malformed JSON: " ++ e)
   | .ok j =>
-    let some cmd := getStr j "cmd" | return err "missing string field `cmd`"
-    if cmd == "start" then handleStart srv j
-    else if cmd == "tactic" then handleTactic srv j
-    else if cmd == "check" then handleCheck srv j ((getBool j "trusted").getD false) false
-    else if cmd == "add" then handleCheck srv j true true
-    else if cmd == "trace" then handleTrace srv j ((getBool j "trusted").getD false)
-    else if cmd == "stats" then handleStats srv
-    else if cmd == "clear" then handleClear srv
-    else return err ("unknown command `" ++ cmd ++ "`")
+    let some name := getStr j "cmd" | return err "missing string field `cmd`"
+    let some cmd := WireCmd.ofName? name | return err ("unknown command `" ++ name ++ "`")
+    -- exhaustive: a command added to the WIRE block without a handler here does not compile
+    match cmd with
+    | .start => handleStart srv j
+    | .tactic => handleTactic srv j
+    | .check => handleCheck srv j ((getBool j "trusted").getD false) false
+    | .add => handleCheck srv j true true
+    | .trace => handleTrace srv j ((getBool j "trusted").getD false)
+    | .stats => handleStats srv
+    | .clear => handleClear srv
 
 def reply (out : IO.FS.Handle) (pfx : String) (id : Json) (answer : Answer) : IO Unit := do
   out.putStrLn (pfx ++ (Json.mkObj (("id", id) :: answer)).compress)
@@ -1336,7 +1371,7 @@ def serve : CommandElabM Unit := do
   let key := match keyLine.splitOn "\n" with  -- `String.replace` is not callable here
     | k :: _ => k
     | [] => ""
-  let pfx := "@@LS@@ " ++ key ++ " "
+  let pfx := answerTag ++ " " ++ key ++ " "
   out.putStrLn (pfx ++ (Json.mkObj [("ready", Json.bool true)]).compress)
   out.flush
   loop srv inp out pfx

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 
@@ -44,10 +43,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         for d in decls:
             print(json.dumps({"name": d.name, "ok": d.ok, "complete": d.complete, "sound": d.sound,
                               "unsound_reason": d.unsound_reason, "audit_error": d.audit_error,
-                              "messages": [asdict(m) for m in d.messages]}, ensure_ascii=False))
+                              "messages": [m.to_json() for m in d.messages]}, ensure_ascii=False))
         for m in result.parse_messages:
             print(json.dumps({"name": None, "ok": False, "complete": False, "sound": False,
-                              "messages": [asdict(m)]}, ensure_ascii=False))
+                              "messages": [m.to_json()]}, ensure_ascii=False))
     else:
         for d in decls:
             verdict = "sound" if d.sound else ("incomplete" if d.ok and not d.complete else "FAILED")

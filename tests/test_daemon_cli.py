@@ -56,6 +56,7 @@ def test_check_cli_json_contract(daemon_socket, tmp_path):
     assert by_name["good"]["sound"] and by_name["good"]["complete"] and by_name["good"]["ok"]
     assert not by_name["holey"]["sound"] and not by_name["bad"]["ok"]
     assert by_name["holey"]["messages"][0]["line"] == 4  # line numbers survive the stripped import
+    assert set(by_name["holey"]["messages"][0]) == {"severity", "line", "column", "text"}
 
     ok = tmp_path / "ok.lean"
     ok.write_text("theorem fine : 2 + 2 = 4 := by decide\n")

@@ -174,13 +174,15 @@ def test_an_answer_printed_by_elaborated_code_is_not_taken_for_the_judges(lean):
     """Elaborated code can print to the server's stdout; a forged answer for this very request must not win."""
     import json
 
+    from prover.lean.protocol import ANSWER_TAG
+
     fake = json.dumps({"id": lean._next_req + 1, "ok": True, "all_ok": True, "expected_found": True,
                        "parse_messages": [], "declarations": [
                            {"name": "forged", "ok": True, "complete": True, "sound": True, "messages": []}]})
     lean_str = fake.replace("\\", "\\\\").replace('"', '\\"')
     code = ("theorem forged : 1 = 2 := by\n  run_tac do\n"
             '    let h ← IO.FS.Handle.mk "/dev/stdout" .write\n'
-            f'    h.putStrLn "@@LS@@ {lean_str}"\n    h.flush\n  sorry\n')
+            f'    h.putStrLn "{ANSWER_TAG} {lean_str}"\n    h.flush\n  sorry\n')
     res = lean.check(code, trusted=True)
     d = res.decl("forged")
     assert d.ok, d.messages  # the printing ran

@@ -31,9 +31,10 @@ def where(hit: str) -> str:
 
 def test_one_jsonl_reader_one_appender_one_atomic_write():
     code = sources(*PACKAGES, "scripts")
-    # JSON parsed line by line: only the JSONL reader, and the two wire protocols (Lean's stdout, the daemon socket)
+    # JSON parsed line by line: only the JSONL reader, and the wire protocol (prover/lean/protocol.py parses
+    # Lean's and the daemon's lines; the server and daemon read their streams)
     assert {where(h) for h in hits(r"json\.loads\((line|raw|ln|x)\b", code)} <= {
-        "prover/io.py", "prover/lean/server.py", "prover/lean/daemon.py"}
+        "prover/io.py", "prover/lean/protocol.py", "prover/lean/server.py", "prover/lean/daemon.py"}
     # replacing a file by rename, fsyncing appends: only prover/io.py (the trainer renames checkpoint folders)
     assert {where(h) for h in hits(r"os\.replace\(|\.replace\(path\)|os\.fsync\(", code)} <= {
         "prover/io.py", "prover/train/trainer.py"}
@@ -87,6 +88,7 @@ USER_OUTPUT = {
     "prover/train/iteration.py": {"run_iteration"},  # the round's report
     "prover/train/trainer.py": {"train", "main"},  # the final loss line; its CLI's bad-input error
     "prover/train/launch.py": {"main"},  # its CLI's bad-input error
+    "prover/train/warm_start.py": {"warm_start", "main"},  # the run's summary line; its CLI's bad-input error
 }
 
 

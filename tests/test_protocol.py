@@ -1,9 +1,13 @@
-"""Client-side logic that needs no Lean: statement normalisation, import handling, answer parsing."""
+"""Client-side logic that needs no Lean: statement normalisation, import handling, strict answer parsing, the
+constants shared with the Lean file."""
 import pytest
 
 from prover.lean.check_file import FileError, lean_text, read_source, strip_imports
 from prover.lean.dojo import as_theorem, proof_text
-from prover.lean.protocol import CheckResult, normalize_statement
+from prover.lean.backend import SERVER_SOURCE
+from prover.lean.protocol import (ANSWER_TAG, COMMANDS, DEFAULT_HEARTBEATS, CheckResult, ErrorAnswer, LeanError,
+                                  LeanTimeout, PingRequest, ProtocolError, lean_wire_block, normalize_statement,
+                                  parse_answer, parse_request, with_wire_block)
 from prover.lean.server import server_source
 
 
@@ -83,13 +87,53 @@ def test_read_source_is_byte_exact(tmp_path):
 
 
 def test_check_result_parsing_and_lookup():
-    res = CheckResult.from_json({"ok": True, "all_ok": False, "declarations": [
-        {"name": "Foo.t", "ok": True, "complete": False, "sound": False,
+    res = CheckResult.from_json({"ok": True, "all_ok": False, "parse_messages": [], "expected_found": True,
+                                 "declarations": [
+        {"name": "Foo.t", "ok": True, "complete": False, "sound": False, "unsound_reason": "it uses `sorry`",
+         "audit_error": None, "ms": 12, "line": 3, "kind": "theorem", "later_field": [1],
          "messages": [{"severity": "warning", "line": 1, "column": 0, "text": "declaration uses 'sorry'"}]}]})
     d = res.decl("t")
     assert d.name == "Foo.t" and not d.complete and not d.sound and d.messages[0].severity == "warning"
+    # every field Lean sends reaches the caller: declared ones typed, unknown ones in `extra`
+    assert (d.unsound_reason, d.audit_error, d.ms, d.line, d.kind) == ("it uses `sorry`", None, 12, 3, "theorem")
+    assert d.extra == {"later_field": [1]}
     with pytest.raises(KeyError):
         res.decl("missing")
+
+
+def test_strict_parsing_names_the_command_and_the_field():
+    with pytest.raises(ProtocolError, match="answer to `check`.declarations\\[0\\]: missing boolean field `sound`"):
+        parse_answer("check", {"ok": True, "all_ok": True, "parse_messages": [], "expected_found": True,
+                               "declarations": [{"name": "t", "ok": True, "complete": True, "messages": []}]})
+    with pytest.raises(ProtocolError, match="answer to `start`: missing natural-number field `state`"):
+        parse_answer("start", {"ok": True, "state": -1, "goals": [], "complete": True})
+    with pytest.raises(ProtocolError, match="answer to `stats`: missing boolean field `ok`"):
+        parse_answer("stats", {"requests": 1})
+    with pytest.raises(ProtocolError, match="^tactic: missing string field `tactic`$"):
+        parse_request('{"id": 1, "cmd": "tactic", "state": 0}')
+    with pytest.raises(ProtocolError, match="unknown command `ping`"):
+        parse_request('{"cmd": "ping"}')  # a daemon command is not the Lean server's
+    assert isinstance(parse_request('{"cmd": "ping"}', daemon=True)[1], PingRequest)
+    err = parse_answer("tactic", {"id": 3, "ok": False, "error": "lost", "error_type": "LeanTimeout"})
+    assert isinstance(err, ErrorAnswer) and err.lost == "LeanTimeout" and isinstance(err.exception(), LeanTimeout)
+    assert isinstance(parse_answer("start", {"ok": False, "error": "no"}).exception(), LeanError)
+
+
+def test_the_lean_file_carries_the_current_wire_block():
+    """The constants and the command set come from protocol.py: the running source is made from it, and the
+    checked-in copy (what an editor sees) must equal it (`python scripts/lean_wire.py --write` rewrites it)."""
+    text = SERVER_SOURCE.read_text()
+    assert with_wire_block(text) == text, "stale WIRE block: run python scripts/lean_wire.py --write"
+    block = lean_wire_block()
+    assert f'def answerTag : String := "{ANSWER_TAG}"' in block
+    assert f"def defaultHeartbeats : Nat := {DEFAULT_HEARTBEATS}" in block
+    assert all(f"  | {c}" in block for c in COMMANDS)
+    assert block in server_source()
+    # no second copy of the constants in the Lean file outside the block
+    outside = text.replace(block, "")
+    assert ANSWER_TAG not in outside.replace("`@@LS@@ KEY `", "") and str(DEFAULT_HEARTBEATS) not in outside
+    # the dispatch is one exhaustive match over the generated type
+    assert "WireCmd.ofName?" in outside and 'cmd == "' not in outside
 
 
 def test_server_source_has_imports_options_and_entry_point():

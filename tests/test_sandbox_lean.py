@@ -102,9 +102,11 @@ def test_host_secrets_are_not_readable(lean, tmp_path):
 
 def test_a_forged_answer_on_stdout_is_not_an_answer(lean):
     """Elaboration-time code can print on Lean's stdout; the client only takes lines with its session key."""
+    from prover.lean.protocol import ANSWER_TAG
+
     nxt = getattr(lean, "_next_req", 0) + 1
     forged = "".join(
-        f'@@LS@@ {{\\"id\\": {i}, \\"ok\\": true, \\"all_ok\\": true, \\"declarations\\": []}}\\n'
+        f'{ANSWER_TAG} {{\\"id\\": {i}, \\"ok\\": true, \\"all_ok\\": true, \\"declarations\\": []}}\\n'
         for i in range(nxt, nxt + 3))
     code = (f"theorem forged : 1 = 2 := by\n  simp (config := {{ maxSteps := match _root_.EStateM.run "
             f'(_root_.IO.print "{forged}" : _root_.IO _) () with | .ok _ _ => 0 | .error _ _ => 1 }})\n')

@@ -4,12 +4,16 @@
                                                     # returns once the servers are ready
     python -m prover.lean.daemon status | stop
 
-Wire format: one JSON object per line each way. Request `{"op": "start"|"run_tac"|"check"|"add"|"stats",
-"args": {...}}`; answer `{"ok": true, "result": ...}` or `{"ok": false, "error_type": ..., "error": ...}`.
-`RemoteLeanServer` speaks it and has the same typed methods as `LeanServer`. Each connection is pinned to one
-server of the pool (proof states live in one process); a server's states are cleared when its last
-connection closes. The pool keeps a warm spare (spare.py; `--spare`, default `$PROVER_LEAN_SPARE` or `auto`),
-so a crashed or hung server is replaced at once; a client's proof-state ids survive the swap (replayed).
+Wire format: the Lean server's own (prover/lean/protocol.py), one JSON object per line each way, without the
+session prefix: requests `start`, `tactic`, `check`, `trace`, `stats`, `clear`, plus the daemon's `ping`,
+`tactics_of` and `shutdown`; `add` and `trusted` are refused (the servers are shared: preludes are given at
+`start`). Answers are the server's answers, with proof-state ids that are the daemon's own (stable across
+restarts), a per-request `timeout` (wall-clock seconds), and `error_type` on errors the Python side raised
+(`LeanCrash`/`LeanTimeout`: the request was lost, no verdict). `RemoteLeanServer` speaks it and has the same
+typed methods as `LeanServer`. Each connection is pinned to one server of the pool (proof states live in one
+process); a server's states are cleared when its last connection closes. The pool keeps a warm spare
+(spare.py; `--spare`, default `$PROVER_LEAN_SPARE` or `auto`), so a crashed or hung server is replaced at once;
+a client's proof-state ids survive the swap (replayed).
 """
 from __future__ import annotations
 
@@ -24,17 +28,18 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from .. import settings
 from .backend import ROOT, cache_root
 from .pool import LeanPool
-from .protocol import CheckResult, DeclResult, LeanCrash, LeanError, LeanInfraError, LeanTimeout, Message, ProofState, Stats, TacticResult
+from .protocol import (DAEMON_REQUESTS, REQUESTS, AddRequest, Answer, CheckRequest, CheckResult, ClearAnswer,
+                       ClearRequest, ErrorAnswer, LeanCrash, LeanError, LeanInfraError, PingAnswer, PingRequest, ProofState,
+                       ProtocolError, Request, ShutdownAnswer, ShutdownRequest, StartAnswer, StartRequest, Stats,
+                       StatsRequest, TacticAnswer, TacticRequest, TacticResult, TacticsOfAnswer, TacticsOfRequest,
+                       TraceAnswer, TraceRequest, parse_answer, parse_request)
 from .server import LeanServer
-
-ERRORS = {"LeanError": LeanError, "LeanInfraError": LeanInfraError, "LeanCrash": LeanCrash, "LeanTimeout": LeanTimeout, "ValueError": ValueError}
 
 
 def default_socket() -> Path:
@@ -48,19 +53,32 @@ def config_key(preludes: list[str], imports: tuple[str, ...]) -> str:
 
 
 # ----------------------------------------------------------------------------- server side
+def error_answer(e: Exception) -> ErrorAnswer:
+    """An exception as an error answer. Lean's own kinds of refusal (a `LeanError`, a malformed request) carry
+    no `error_type`, as Lean's answers do; anything else names its type, so the client re-raises it."""
+    plain = type(e) is LeanError or isinstance(e, ProtocolError)
+    return ErrorAnswer(error=str(e), error_type=None if plain else type(e).__name__)
+
+
 class _Handler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         daemon: Daemon = self.server.daemon  # type: ignore[attr-defined]
         srv = daemon.checkout()
         try:
             for raw in self.rfile:
+                line = raw.decode("utf-8", errors="replace")
+                if not line.strip():
+                    continue
                 try:
-                    req = json.loads(raw)
-                    result = daemon.dispatch(srv, req.get("op"), req.get("args") or {})
-                    out = {"ok": True, "result": result}
+                    d = json.loads(line)
+                    rid = d.get("id") if isinstance(d, dict) else None
+                except json.JSONDecodeError:
+                    rid = None
+                try:
+                    ans = daemon.dispatch(srv, parse_request(line, daemon=True)[1])
                 except Exception as e:  # every failure is an answer; the daemon keeps serving
-                    out = {"ok": False, "error_type": type(e).__name__, "error": str(e)}
-                self.wfile.write((json.dumps(out) + "\n").encode())
+                    ans = error_answer(e)
+                self.wfile.write((ans.to_line(rid) + "\n").encode())
                 self.wfile.flush()
         finally:
             daemon.checkin(srv)
@@ -95,39 +113,53 @@ class Daemon:
                     logging.getLogger(__name__).debug("clearing a server after its last client left failed (%s: %s)",
                                                       type(e).__name__, e)
 
-    def dispatch(self, srv: LeanServer, op: str | None, a: dict[str, Any]) -> Any:
+    def dispatch(self, srv: LeanServer, req: Request) -> Answer:
+        """One request, answered by `srv` (the connection's server). Closed over the protocol's request types."""
         self.last_active = time.monotonic()
-        if op == "ping":
-            spare = self.pool.spare
-            return {"key": self.key, "pid": os.getpid(), "servers": len(self.pool.servers),
-                    "server_pids": [s.pid for s in self.pool.servers],
-                    "spare_pid": spare.pid if spare is not None else None}
-        if op == "start":
-            return asdict(srv.start(a["statement"], a.get("heartbeats"), a.get("timeout")))
-        if op == "run_tac":
-            return asdict(srv.run_tac(int(a["state"]), a["tactic"], a.get("heartbeats"), a.get("timeout")))
-        if op == "check":
-            return asdict(srv.check(a["code"], a.get("statement"), a.get("name"),
-                                    use_preludes=a.get("use_preludes", True), heartbeats=a.get("heartbeats"),
-                                    timeout=a.get("timeout")))
-        if op == "trace":  # untrusted only: a socket client is not the user's own code
-            return srv.trace(a["code"], a.get("prefix", ""), use_preludes=a.get("use_preludes", True),
-                             heartbeats=a.get("heartbeats"), timeout=a.get("timeout"))
-        if op == "tactics_of":
-            return list(srv.tactics_of(int(a["state"])))
-        if op == "stats":
-            return asdict(srv.stats())
-        if op == "clear":
-            # Only a sole client may drop the server's states; with others connected it would drop theirs.
-            with self.lock:
-                sole = self.users[id(srv)] == 1
-                if sole:
-                    srv.clear()
-            return {"cleared": sole}
-        if op == "shutdown":
-            self.stop.set()
-            return {"stopping": True}
-        raise ValueError(f"unknown op {op!r}")
+        hb = getattr(req, "heartbeats", None)
+        if getattr(req, "max_rec_depth", None) is not None:
+            raise ValueError("max_rec_depth is not forwarded by the daemon")
+        match req:
+            case PingRequest():
+                spare = self.pool.spare
+                return PingAnswer(key=self.key, pid=os.getpid(), servers=len(self.pool.servers),
+                                  server_pids=tuple(s.pid for s in self.pool.servers),
+                                  spare_pid=spare.pid if spare is not None else None, clients=self.users[id(srv)])
+            case StartRequest():
+                st = srv.start(req.statement, hb, req.timeout)
+                return StartAnswer(state=st.id, goals=st.goals, complete=st.complete)
+            case TacticRequest():
+                res = srv.run_tac(req.state, req.tactic, hb, req.timeout)
+                if res.state is None:
+                    return ErrorAnswer(error=res.error or "tactic failed", error_type=res.lost)
+                return TacticAnswer(state=res.state.id, goals=res.state.goals, complete=res.state.complete,
+                                    messages=res.messages)
+            case CheckRequest():
+                if req.trusted:  # a socket client is not the user's own code
+                    raise LeanError("trusted checks are not accepted over the daemon socket")
+                return srv.check(req.code, req.statement, req.name, use_preludes=not req.pristine, heartbeats=hb,
+                                 timeout=req.timeout)
+            case TraceRequest():
+                if req.trusted:
+                    raise LeanError("trusted traces are not accepted over the daemon socket")
+                return TraceAnswer.from_json(srv.trace(req.code, req.prefix or "", use_preludes=not req.pristine,
+                                                       heartbeats=hb, timeout=req.timeout))
+            case AddRequest():
+                raise LeanError("`add` is not accepted over the daemon socket (its servers are shared: start the "
+                                "daemon with --prelude)")
+            case TacticsOfRequest():
+                return TacticsOfAnswer(tactics=srv.tactics_of(req.state))
+            case StatsRequest():
+                return srv.stats()
+            case ClearRequest():
+                # Only a sole client may drop the server's states; with others connected it would drop theirs.
+                with self.lock:
+                    n = srv.clear() if self.users[id(srv)] == 1 else 0
+                return ClearAnswer(cleared=n)
+            case ShutdownRequest():
+                self.stop.set()
+                return ShutdownAnswer(stopping=True)
+        raise ProtocolError(f"unknown command `{req.cmd}`")
 
 
 def serve(sock: Path, pool_size: int, preludes: list[str], imports: tuple[str, ...], idle_exit: float,
@@ -153,7 +185,7 @@ def serve(sock: Path, pool_size: int, preludes: list[str], imports: tuple[str, .
 
 # ----------------------------------------------------------------------------- client side
 class RemoteLeanServer:
-    """The `LeanServer` methods, answered by a daemon."""
+    """The `LeanServer` methods, answered by a daemon over the protocol's own messages."""
 
     def __init__(self, sock: Path | None = None, timeout: float = 3600):
         self.sock_path = Path(sock or default_socket())
@@ -162,64 +194,75 @@ class RemoteLeanServer:
         self._sock.connect(str(self.sock_path))
         self._file = self._sock.makefile("rwb")
         self._lock = threading.Lock()
+        self._next_id = 0
 
-    def _call(self, op: str, **args: Any) -> Any:
+    def call(self, req: Request) -> Answer:
+        """Send one request; its typed answer (an `ErrorAnswer` when refused or lost)."""
         with self._lock:
-            self._file.write((json.dumps({"op": op, "args": args}) + "\n").encode())
+            self._next_id += 1
+            rid = self._next_id
+            self._file.write((req.to_line(rid) + "\n").encode())
             self._file.flush()
             line = self._file.readline()
         if not line:
             raise LeanCrash("the Lean daemon closed the connection")
-        ans = json.loads(line)
-        if not ans["ok"]:
-            raise ERRORS.get(ans.get("error_type"), LeanError)(ans["error"])
-        return ans["result"]
+        d = json.loads(line)
+        if d.get("id") != rid:
+            raise ProtocolError(f"answer to `{req.cmd}`: id {d.get('id')!r}, expected {rid}")
+        return parse_answer(req.cmd, d)
+
+    def _call(self, op: "str | Request", **args: Any) -> Answer:
+        """`call`, raising the error answer as its exception; `op` may be a command name with its fields."""
+        req = op if isinstance(op, Request) else (REQUESTS.get(op) or DAEMON_REQUESTS[op])(
+            **{k: v for k, v in args.items() if v is not None})
+        ans = self.call(req)
+        if isinstance(ans, ErrorAnswer):
+            raise ans.exception()
+        return ans
 
     def ping(self) -> dict[str, Any]:
-        return self._call("ping")
+        return self._call(PingRequest()).to_json()
 
     def start(self, statement: str, heartbeats: int | None = None, timeout: float | None = None) -> ProofState:
-        r = self._call("start", statement=statement, heartbeats=heartbeats, timeout=timeout)
-        return ProofState(r["id"], tuple(r["goals"]))
+        ans = self._call(StartRequest(statement=statement, heartbeats=heartbeats, timeout=timeout))
+        return ProofState(ans.state, ans.goals)
 
     def run_tac(self, state: ProofState | int, tactic: str, heartbeats: int | None = None,
                 timeout: float | None = None) -> TacticResult:
         sid = state.id if isinstance(state, ProofState) else int(state)
-        r = self._call("run_tac", state=sid, tactic=tactic, heartbeats=heartbeats, timeout=timeout)
-        st = r["state"]
-        return TacticResult(ProofState(st["id"], tuple(st["goals"])) if st else None, r["error"], r.get("lost"),
-                            tuple(r.get("messages", ())))
+        ans = self.call(TacticRequest(state=sid, tactic=tactic, heartbeats=heartbeats, timeout=timeout))
+        if isinstance(ans, ErrorAnswer):
+            if ans.error_type is not None and ans.lost is None:
+                raise ans.exception()
+            return TacticResult(None, ans.error, ans.lost)
+        return TacticResult(ProofState(ans.state, ans.goals), messages=ans.messages)
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)
-        return tuple(self._call("tactics_of", state=sid))
+        return self._call(TacticsOfRequest(state=sid)).tactics
 
     def check(self, code: str, statement: str | None = None, name: str | None = None, *,
               use_preludes: bool = True, heartbeats: int | None = None, timeout: float | None = None,
               trusted: bool = False) -> CheckResult:
-        if trusted:
-            raise LeanError("trusted checks are not accepted over the daemon socket")
-        r = self._call("check", code=code, statement=statement, name=name, use_preludes=use_preludes,
-                       heartbeats=heartbeats, timeout=timeout)
-        decls = tuple(DeclResult(**{**d, "messages": tuple(Message(**m) for m in d["messages"]),
-                                    "bad_axioms": tuple(d["bad_axioms"])}) for d in r["declarations"])
-        return CheckResult(r["all_ok"], decls, tuple(Message(**m) for m in r["parse_messages"]), r["expected_found"],
-                           r.get("audit_error"))
+        return self._call(CheckRequest(code=code, statement=statement, name=name, pristine=not use_preludes,
+                                       trusted=trusted or None, heartbeats=heartbeats, timeout=timeout))
 
     def trace(self, code: str, prefix: str = "", *, trusted: bool = False, use_preludes: bool = True,
               heartbeats: int | None = None, timeout: float | None = None) -> dict[str, Any]:
-        if trusted:
-            raise LeanError("trusted traces are not accepted over the daemon socket")
-        return self._call("trace", code=code, prefix=prefix, use_preludes=use_preludes, heartbeats=heartbeats,
-                          timeout=timeout)
+        ans = self._call(TraceRequest(code=code, prefix=prefix, pristine=not use_preludes, trusted=trusted or None,
+                                      heartbeats=heartbeats, timeout=timeout))
+        return {"ok": True, **ans.to_json()}
 
     def stats(self) -> Stats:
-        return Stats(**self._call("stats"))
+        return self._call(StatsRequest())
 
-    def clear(self) -> None:
+    def clear(self) -> int:
         """Drop this client's proof states now if it is the server's only client (a long run calls this
-        between theorems); otherwise the daemon clears them when the last connection closes."""
-        self._call("clear")
+        between theorems); otherwise the daemon clears them when the last connection closes. How many."""
+        return self._call(ClearRequest()).cleared
+
+    def shutdown(self) -> None:
+        self._call(ShutdownRequest())
 
     def close(self) -> None:
         try:
@@ -244,7 +287,7 @@ def find_daemon(preludes: list[str] | None = None, imports: tuple[str, ...] = ("
     try:
         client = RemoteLeanServer(path)
         info = client.ping()
-    except (OSError, LeanError, LeanInfraError, json.JSONDecodeError):
+    except (OSError, LeanError, LeanInfraError, ValueError):  # ValueError: bad JSON or ProtocolError
         return None
     if preludes is not None and info["key"] != config_key(preludes, imports):
         client.close()
@@ -311,9 +354,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no Lean daemon on {sock}")
         return 1 if args.action == "status" else 0
     if args.action == "status":
-        print(json.dumps({**client.ping(), **asdict(client.stats())}))
+        stats = client.stats().to_json()
+        print(json.dumps({**client.ping(), **stats}))
         return 0
-    client._call("shutdown")
+    client.shutdown()
     for _ in range(60):
         if not sock.exists():
             break

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -33,18 +34,36 @@ from . import tied
 from .backend import SERVER_SOURCE, Backend, find_backend
 from .spare import WarmSpare, spare_mode
 from .protocol import (
+    DEFAULT_HEARTBEATS,
+    AddRequest,
+    Answer,
+    CheckRequest,
     CheckResult,
+    ClearAnswer,
+    ClearRequest,
+    ErrorAnswer,
     LeanCrash,
     LeanError,
     LeanInfraError,
     LeanTimeout,
     ProofState,
+    Request,
+    StartAnswer,
+    StartRequest,
     Stats,
+    StatsRequest,
+    TacticAnswer,
+    TacticRequest,
     TacticResult,
+    TraceAnswer,
+    TraceRequest,
+    answer_prefix,
     normalize_statement,
+    parse_answer,
+    parse_request,
+    with_wire_block,
 )
 
-ANSWER_PREFIX = "@@LS@@ "
 DEFAULT_REQUEST_TIMEOUT = 60.0
 # The embedded Lean's heap cannot pass 2 GiB; a 140 kB proof of 20,000 tactics already exhausted it. Refuse
 # larger requests with a clear error instead of losing the server (minutes to restart).
@@ -52,8 +71,9 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 
 
 def server_source(imports: Sequence[str] = ("Lean",)) -> str:
-    """The server file: the given imports, check-friendly options, the server code, and its entry point."""
-    body = SERVER_SOURCE.read_text()
+    """The server file: the given imports, check-friendly options, the server code (its WIRE block made from
+    prover/lean/protocol.py), and its entry point."""
+    body = with_wire_block(SERVER_SOURCE.read_text())
     lines = body.splitlines()
     assert lines[0].startswith("import Lean"), "LeanServer.lean must start with `import Lean`"
     header = [f"import {m}" for m in dict.fromkeys(["Lean", *imports])]
@@ -112,7 +132,7 @@ class LeanServer:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         start_timeout: float | None = None,  # None: settings.lean_start_timeout()
         max_rss_mb: float = 6000.0,
-        heartbeats: int = 20000,
+        heartbeats: int = DEFAULT_HEARTBEATS,
         progress: bool = True,
         name: str = "lean",
         spare: "bool | str | WarmSpare | None" = False,
@@ -205,9 +225,8 @@ class LeanServer:
         self._generation += 1  # states of the old process are rebuilt by replaying their paths
         self._needs_restart = False
         for code in self.preludes[len(other.preludes):]:
-            res = CheckResult.from_json(self._request({"cmd": "add", "code": code},
-                                                      timeout=max(self.request_timeout, 600)))
-            if not res.all_ok:
+            res = self._request(AddRequest(code=code), timeout=max(self.request_timeout, 600))
+            if not isinstance(res, CheckResult) or not res.all_ok:
                 raise LeanError("prelude did not elaborate on the warm spare")
 
     def _source_file(self) -> Path:
@@ -239,9 +258,10 @@ class LeanServer:
         log.close()
         # A fresh key per process prefixes its answers (see LeanServer.lean `serve`): stdout lines that code
         # under elaboration prints cannot pass for answers.
-        prefix = f"{ANSWER_PREFIX}{secrets.token_hex(16)} "
+        key = secrets.token_hex(16)
+        prefix = answer_prefix(key)
         try:
-            self._proc.stdin.write(prefix[len(ANSWER_PREFIX):-1] + "\n")
+            self._proc.stdin.write(key + "\n")
             self._proc.stdin.flush()
         except OSError:
             pass  # the process is gone: _await_ready reports it
@@ -252,8 +272,9 @@ class LeanServer:
         self._needs_restart = False
         self.start_seconds.append(time.monotonic() - t0)
         for code in self.preludes:
-            ans = self._request({"cmd": "add", "code": code}, timeout=max(self.request_timeout, 600))
-            res = CheckResult.from_json(ans)
+            res = self._request(AddRequest(code=code), timeout=max(self.request_timeout, 600))
+            if isinstance(res, ErrorAnswer):
+                raise LeanError(f"prelude was refused: {res.error}")
             if not res.all_ok:
                 errs = [e for d in res.declarations for e in d.errors]
                 raise LeanError(f"prelude did not elaborate: {errs[:3]}")
@@ -262,13 +283,13 @@ class LeanServer:
     def _warm_up(self) -> None:
         """Pay Lean's one-time costs (first elaboration, first type-class and lemma-index builds) here, not
         in the first real request: measured 10-20 s on the embedded backend."""
-        ans = self._request({"cmd": "start", "statement": "theorem warmUp (n : Nat) (h : n = 1) : n + 1 = 2"},
+        ans = self._request(StartRequest(statement="theorem warmUp (n : Nat) (h : n = 1) : n + 1 = 2"),
                             timeout=max(self.request_timeout, 300))
-        if ans.get("ok"):
+        if isinstance(ans, StartAnswer):
             for tac in ("simp [h]", "omega", "subst h; decide", "grind", "exact?"):
-                self._request({"cmd": "tactic", "state": ans["state"], "tactic": tac, "heartbeats": 20000},
+                self._request(TacticRequest(state=ans.state, tactic=tac, heartbeats=DEFAULT_HEARTBEATS),
                               timeout=max(self.request_timeout, 300))
-        self._request({"cmd": "clear"})
+        self._request(ClearRequest())
 
     @staticmethod
     def _read_stdout(proc: subprocess.Popen, answers: queue.Queue, tail: list[str], prefix: str) -> None:
@@ -360,12 +381,13 @@ class LeanServer:
             self.ensure_started()
 
     # ----------------------------------------------------------------- raw requests
-    def _request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-        """Send one request to the live process and wait for its answer (no restart logic)."""
+    def _request(self, req: Request, timeout: float | None = None) -> Answer:
+        """Send one request to the live process and wait for its typed answer (no restart logic). An answer
+        that breaks the protocol raises ProtocolError (a bug on one side, never a verdict)."""
         assert self._proc is not None and self._proc.stdin is not None
         self._next_req += 1
         rid = self._next_req
-        line = json.dumps({**req, "id": rid}, ensure_ascii=False)
+        line = req.to_line(rid)
         limit = settings.lean_max_request_bytes()
         if len(line.encode()) > limit:
             raise LeanError(f"request too large for Lean: {len(line.encode())} bytes (limit {limit}; "
@@ -383,7 +405,7 @@ class LeanServer:
             if left <= 0:
                 self._needs_restart = True
                 self._kill()
-                raise LeanTimeout(f"{req.get('cmd')} ran past {timeout:.0f} s; Lean was restarted")
+                raise LeanTimeout(f"{req.cmd} ran past {timeout:.0f} s; Lean was restarted")
             try:
                 ans = self._answers.get(timeout=min(left, 1.0))
             except queue.Empty:
@@ -391,12 +413,15 @@ class LeanServer:
             if ans is None:
                 self._needs_restart = True
                 self._kill()
-                raise LeanCrash(f"Lean died during `{req.get('cmd')}`; it will be restarted\n{self._log_tail(5)}")
+                raise LeanCrash(f"Lean died during `{req.cmd}`; it will be restarted\n{self._log_tail(5)}")
             if ans.get("id") == rid:
-                return ans
+                return parse_answer(req.cmd, ans)
 
-    def request(self, req: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
-        """One request with restart-on-failure; raises LeanCrash/LeanTimeout if this request was lost."""
+    def request(self, req: "Request | dict[str, Any]", timeout: float | None = None) -> Answer:
+        """One request (a `Request`, or its JSON object, parsed strictly) with restart-on-failure; its typed
+        answer, an `ErrorAnswer` when Lean refused it. Raises LeanCrash/LeanTimeout if the request was lost."""
+        if isinstance(req, dict):
+            req = parse_request(req)[1]
         with self._lock:
             self.ensure_started()
             try:
@@ -406,18 +431,25 @@ class LeanServer:
                     self._needs_restart = True
 
     # ----------------------------------------------------------------- the protocol, typed
-    def _limits(self, heartbeats: int | None) -> dict[str, Any]:
-        return {"heartbeats": self.heartbeats if heartbeats is None else heartbeats}
+    def _hb(self, heartbeats: int | None) -> int:
+        return self.heartbeats if heartbeats is None else heartbeats
+
+    @staticmethod
+    def _expect(ans: Answer, cls: type) -> Any:
+        """The answer if it is a `cls`; Lean's refusal raised as LeanError."""
+        if isinstance(ans, ErrorAnswer):
+            raise ans.exception()
+        assert isinstance(ans, cls), (type(ans), cls)
+        return ans
 
     def start(self, statement: str, heartbeats: int | None = None, timeout: float | None = None) -> ProofState:
         """Elaborate a statement (`theorem name binders : type`, or a proposition) into a proof state."""
         stmt = normalize_statement(statement)
         with self._lock:
-            ans = self.request({"cmd": "start", "statement": stmt, **self._limits(heartbeats)}, timeout)
-            if not ans.get("ok"):
-                raise LeanError(ans.get("error", "start failed"))
-            self._states.append(_StatePath(stmt, (), ans["state"], self._generation))
-            return ProofState(len(self._states) - 1, tuple(ans["goals"]))
+            ans = self._expect(self.request(StartRequest(statement=stmt, heartbeats=self._hb(heartbeats)), timeout),
+                               StartAnswer)
+            self._states.append(_StatePath(stmt, (), ans.state, self._generation))
+            return ProofState(len(self._states) - 1, ans.goals)
 
     def _server_id(self, sid: int) -> int:
         """The live process's id for client state `sid`, replaying its path if the process was restarted."""
@@ -427,15 +459,15 @@ class LeanServer:
         if path.server_id is not None and path.generation == self._generation and self.alive:
             return path.server_id
         self.ensure_started()
-        ans = self._request({"cmd": "start", "statement": path.statement})
-        if not ans.get("ok"):
-            raise LeanError(f"replay of state {sid} failed at start: {ans.get('error')}")
-        cur = ans["state"]
+        ans = self._request(StartRequest(statement=path.statement))
+        if isinstance(ans, ErrorAnswer):
+            raise LeanError(f"replay of state {sid} failed at start: {ans.error}")
+        cur = ans.state
         for tac in path.tactics:
-            ans = self._request({"cmd": "tactic", "state": cur, "tactic": tac})
-            if not ans.get("ok"):
-                raise LeanError(f"replay of state {sid} failed at `{tac}`: {ans.get('error')}")
-            cur = ans["state"]
+            ans = self._request(TacticRequest(state=cur, tactic=tac))
+            if isinstance(ans, ErrorAnswer):
+                raise LeanError(f"replay of state {sid} failed at `{tac}`: {ans.error}")
+            cur = ans.state
         path.server_id, path.generation = cur, self._generation
         return cur
 
@@ -447,73 +479,64 @@ class LeanServer:
         with self._lock:
             try:
                 server_sid = self._server_id(sid)
-                ans = self.request({"cmd": "tactic", "state": server_sid, "tactic": tactic,
-                                    **self._limits(heartbeats)}, timeout)
+                ans = self.request(TacticRequest(state=server_sid, tactic=tactic, heartbeats=self._hb(heartbeats)),
+                                   timeout)
             except LeanError as e:  # unknown state, too large: an answer, not an exception
-                return TacticResult(None, f"{type(e).__name__}: {e}")
+                return TacticResult(None, str(e))
             except LeanInfraError as e:  # crash or timeout: the tactic is lost, and the result says so
                 return TacticResult(None, f"{type(e).__name__}: {e}", lost=type(e).__name__)
-            if not ans.get("ok"):
-                return TacticResult(None, ans.get("error", "tactic failed"))
+            if isinstance(ans, ErrorAnswer):
+                return TacticResult(None, ans.error)
+            assert isinstance(ans, TacticAnswer)
             parent = self._states[sid]
-            self._states.append(_StatePath(parent.statement, (*parent.tactics, tactic), ans["state"],
+            self._states.append(_StatePath(parent.statement, (*parent.tactics, tactic), ans.state,
                                            self._generation))
-            return TacticResult(ProofState(len(self._states) - 1, tuple(ans["goals"])),
-                                messages=tuple(ans.get("messages", ())))
+            return TacticResult(ProofState(len(self._states) - 1, ans.goals), messages=ans.messages)
 
     def tactics_of(self, state: ProofState | int) -> tuple[str, ...]:
         sid = state.id if isinstance(state, ProofState) else int(state)
+        if not 0 <= sid < len(self._states):
+            raise LeanError(f"unknown proof state {sid}")
         return self._states[sid].tactics
 
     def check(self, code: str, statement: str | None = None, name: str | None = None, *,
               use_preludes: bool = True, heartbeats: int | None = None, timeout: float | None = None,
               trusted: bool = False) -> CheckResult:
         """Elaborate whole declarations from scratch and audit each theorem (kernel, sorry, axioms, statement)."""
-        req: dict[str, Any] = {"cmd": "check", "code": code, "pristine": not use_preludes, "trusted": trusted,
-                               **self._limits(heartbeats)}
-        if statement is not None:
-            req["statement"] = normalize_statement(statement)
-        if name is not None:
-            req["name"] = name
-        ans = self.request(req, timeout)
-        if not ans.get("ok"):
-            raise LeanError(ans.get("error", "check failed"))
-        return CheckResult.from_json(ans)
+        req = CheckRequest(code=code, statement=None if statement is None else normalize_statement(statement),
+                           name=name, pristine=not use_preludes, trusted=trusted, heartbeats=self._hb(heartbeats))
+        return self._expect(self.request(req, timeout), CheckResult)
 
     def trace(self, code: str, prefix: str = "", *, trusted: bool = False, use_preludes: bool = True,
               heartbeats: int | None = None, timeout: float | None = None) -> dict[str, Any]:
-        """Elaborate `code` with info trees and return the raw `trace` answer (see `prover.trace`): per command,
-        its messages and traced tactics. `prefix` is elaborated first, silently. The base environment is kept."""
-        req: dict[str, Any] = {"cmd": "trace", "code": code, "prefix": prefix, "trusted": trusted,
-                               "pristine": not use_preludes, **self._limits(heartbeats)}
-        ans = self.request(req, timeout)
-        if not ans.get("ok"):
-            raise LeanError(ans.get("error", "trace failed"))
-        return ans
+        """Elaborate `code` with info trees and return the `trace` answer's JSON object (see `prover.trace`;
+        checked against `TraceAnswer`): per command, its messages and traced tactics. `prefix` is elaborated
+        first, silently. The base environment is kept."""
+        req = TraceRequest(code=code, prefix=prefix, trusted=trusted, pristine=not use_preludes,
+                           heartbeats=self._hb(heartbeats))
+        return {"ok": True, **self._expect(self.request(req, timeout), TraceAnswer).to_json()}
 
     def add(self, code: str, timeout: float | None = None) -> CheckResult:
         """Add trusted declarations (a prelude) to the base environment; kept across restarts."""
         with self._lock:
-            ans = self.request({"cmd": "add", "code": code}, timeout=timeout or max(self.request_timeout, 600))
-            res = CheckResult.from_json(ans)
+            res = self._expect(self.request(AddRequest(code=code), timeout=timeout or max(self.request_timeout, 600)),
+                               CheckResult)
             if not res.all_ok:
                 raise LeanError(f"add failed: {[e for d in res.declarations for e in d.errors][:3]}")
             self.preludes.append(code)
             return res
 
-    def clear(self) -> None:
-        """Forget all proof states (frees the server's memory between theorems)."""
+    def clear(self) -> int:
+        """Forget all proof states (frees the server's memory between theorems); how many were dropped."""
         with self._lock:
-            ans = self.request({"cmd": "clear"})
-            if not ans.get("ok"):
-                raise LeanError(ans.get("error", "clear failed"))
+            self._expect(self.request(ClearRequest()), ClearAnswer)
+            n = len(self._states)
             self._states.clear()
+            return n
 
     def stats(self) -> Stats:
-        ans = self.request({"cmd": "stats"})
-        return Stats(states_created=ans["states_created"], live_states=ans["live_states"],
-                     requests=ans["requests"], heartbeats=ans["heartbeats"], uptime_ms=ans["uptime_ms"],
-                     rss_mb=rss_mb(self.pid) if self.pid else 0.0, restarts=self.restarts)
+        ans = self._expect(self.request(StatsRequest()), Stats)
+        return dataclasses.replace(ans, rss_mb=rss_mb(self.pid) if self.pid else 0.0, restarts=self.restarts)
 
     def send_raw(self, line: str, timeout: float | None = None) -> dict[str, Any]:
         """Send a raw line (tests of malformed input); returns the next answer."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from ..lean.protocol import DEFAULT_HEARTBEATS
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -10,7 +12,7 @@ class Budget:
     samples_per_expansion: int = 8  # model samples per node (fixed tactics come on top)
     wall_seconds: float = 60.0  # per theorem, model and Lean together
     lean_seconds: float | None = None  # per theorem, time spent waiting for Lean (None: no separate limit)
-    tactic_heartbeats: int = 20000  # Lean's maxHeartbeats (in thousands) for one tactic
+    tactic_heartbeats: int = DEFAULT_HEARTBEATS  # Lean's maxHeartbeats (in thousands) for one tactic
     tactic_timeout: float = 30.0  # wall-clock seconds for one tactic before Lean is restarted
     max_depth: int = 24  # tactics on a path
     expand_batch: int = 1  # open nodes expanded per generator call (more = bigger model batches)
