@@ -414,14 +414,19 @@ def runTacticOn (goals : List MVarId) (tac : Syntax) : TermElabM (List MVarId) :
   let y : Tactic.TacticM (List MVarId) := do x; Tactic.getUnsolvedGoals
   y { elaborator := .anonymous, recover := false } ref
 
-/-- A tactic, or a sequence such as `intro x; simp` or several lines (parsed as `(seq)`). -/
+/-- A tactic, or a sequence such as `intro x; simp` or several lines (parsed as `(seq)`). Lines of a
+sequence line up at one column: written from column 0 (`constructor\nexact hp`), the sequence opens on a line
+of its own so that its first tactic is at column 0 too. The error reported is the plain parse's. -/
 def parseTactic (env : Environment) (text : String) : Except String Syntax :=
   match runParserCategory env `tactic text "<tactic>" with
   | .ok stx => .ok stx
   | .error e =>
     match runParserCategory env `tactic ("(" ++ text ++ "\n)") "<tactic>" with
     | .ok stx => .ok stx
-    | .error _ => .error e
+    | .error _ =>
+      match runParserCategory env `tactic ("(\n" ++ text ++ "\n)") "<tactic>" with
+      | .ok stx => .ok stx
+      | .error _ => .error e
 
 def handleTactic (srv : Server) (j : Json) : IO Answer := do
   let some sid := getNat j "state" | return err "tactic: missing natural-number field `state`"
