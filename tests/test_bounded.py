@@ -1,0 +1,101 @@
+"""Bounded evaluation and the goal-shape moves added beside it (definitions unfolded, casts, `n = m + 1`,
+induction with a hammer on each case): which candidates each goal shape gets, and with the real Lean, for
+each kind a theorem the hammer alone does not prove and the structural search does."""
+from __future__ import annotations
+
+import pytest
+
+from prover.generate import FixedGenerator, build_generator
+from prover.generate.bounded import box_moves, finite_set_moves, refute_moves
+from prover.generate.goals import parse_goal
+from prover.generate.structural import (StructuralGenerator, cast_moves, closed_moves, definition_moves,
+                                        induction_moves, succ_moves)
+from prover.search import BestFirstSearch, Budget
+
+
+def tactics(moves, goal: str) -> list[str]:
+    return [c.tactic for c in moves(parse_goal(goal))]
+
+
+def test_box_bounds_every_variable_the_hypotheses_tie_together():
+    (small, large) = tactics(box_moves, "b : Nat\nh₀ : b < 10\nr : Nat\nhr : r * r = 10 * b + 6\n⊢ b = 3 ∨ b = 1")
+    assert small.startswith("(have hb_b : b < 10 := (by first | omega | (have := Nat.le_mul_self b; omega)); "
+                            "have hb_r : r < 7 := ")
+    assert "∀ b, b < 10 → ∀ r, r < 7 → (b < 10) → (r * r = 10 * b + 6) → (b = 3 ∨ b = 1) by" in small
+    assert small.endswith(") b hb_b r hb_r h₀ hr)")
+    assert "∀ r, r < 101" in large  # the square of the largest literal: what `r * r = 10 * b + 6` allows
+    # a variable of the target that no hypothesis bounds: no box
+    assert tactics(box_moves, "x y : Nat\nh : x < 3\n⊢ x + y = y + x") == []
+
+
+def test_refutation_below_a_lower_bound():
+    (t,) = tactics(refute_moves, "t : Nat\nht : 0 < t ∧ t * t % 7 = 2\n⊢ 3 ≤ t")
+    assert t.startswith("exact Nat.le_of_not_lt fun hlt => (show ∀ t, t < 3 → (0 < t ∧ t * t % 7 = 2) → False by")
+    assert t.endswith(" t hlt ht")
+    assert "t < 4" in tactics(refute_moves, "t : Nat\n⊢ t > 3")[0]  # `3 < t` is `4 ≤ t`
+    assert tactics(refute_moves, "t : Int\n⊢ 3 ≤ t") == []  # only Nat is enumerated
+
+
+def test_finite_set_given_by_membership_is_a_filtered_range():
+    goal = "S : List Nat\nhS : S.Nodup\nh₀ : ∀ (n : Nat), n ∈ S ↔ n ∣ 36\n⊢ S.sum = 91"
+    ts = tactics(finite_set_moves, goal)
+    assert ts and all(t.startswith("exact (List.Perm.sum_nat (List.perm_iff_count.2 fun a =>") for t in ts)
+    assert "((List.range 37).filter (fun a => decide (a ∣ 36)))" in ts[0] and "rw [h₀ a]" in ts[0]
+    assert tactics(finite_set_moves, goal.replace("hS : S.Nodup\n", "")) == []  # no Nodup: not a set
+    assert tactics(finite_set_moves, goal.replace("n ∣ 36", "n ∣ m").replace("S : List Nat", "m : Nat\nS : List Nat")) == []
+    assert tactics(finite_set_moves, goal.replace("S.sum", "S.length"))[0].startswith(
+        "exact (List.perm_iff_count.2 fun a =>")
+
+
+def test_definitions_casts_successors_and_induction_candidates():
+    (step, closed) = tactics(definition_moves, "u : Nat → Nat\nh₀ : ∀ (n : Nat), u n = 2 * n + 2\n⊢ u 3 = 8")
+    assert step == "obtain rfl : u = fun n => 2 * n + 2 := funext fun n => h₀ n"
+    assert closed.startswith(f"({step}; first | decide")
+    two = tactics(definition_moves, "s : Nat → Nat → Nat\nh : ∀ (a b : Nat), s a b = a ^ b + b\n⊢ s 2 3 = 11")
+    assert "obtain rfl : s = fun a b => a ^ b + b := funext fun a => funext fun b => h a b" in two
+    # a recurrence is not a definition
+    assert tactics(definition_moves, "u : Nat → Nat\nh : ∀ (n : Nat), u n = u (n - 1) + 1\n⊢ u 3 = 3") == []
+    assert "decide +kernel" in tactics(closed_moves, "⊢ (1 : Rat) / 2 + 1 / 2 = 1")
+    assert tactics(closed_moves, "x : Nat\n⊢ x = x") == []
+    assert tactics(cast_moves, "a b : Nat\nh : 5 / 8 * ↑b = ↑a + 7\n⊢ a = 42") == [
+        "exact_mod_cast (show ((a : Rat)) = 42 by grind)"]
+    assert tactics(succ_moves, "n k : Nat\nh₀ : 0 < n ∧ 0 < k\n⊢ n.choose k = (n - 1).choose k") == [
+        "obtain ⟨n, rfl⟩ : ∃ m, n = m + 1 := ⟨n - 1, by omega⟩"]
+    ind = tactics(induction_moves, "n : Nat\nu : Nat → Nat\nh₁ : ∀ (n : Nat), u (n + 1) = 2 * u n\n⊢ u n = 2 ^ n")
+    assert any("(try rw [h₁]); (try rw [ih]); have := Nat.lt_pow_self (n := k + 1) (show 1 < 2 by decide)" in t
+               for t in ind)
+
+
+def test_structural_generator_includes_the_new_kinds():
+    gen = StructuralGenerator()
+    out = [c.tactic for c in gen.propose(["S : List Nat\nhS : S.Nodup\nh₀ : ∀ (n : Nat), n ∈ S ↔ n ∣ 36\n"
+                                          "⊢ S.sum = 91"])]
+    assert any(t.startswith("exact (List.Perm.sum_nat") for t in out)
+
+
+# Each: a theorem (not from any benchmark) that the fixed hammer does not prove, and the kind of step that does.
+HARD = {
+    "box": "theorem box_t (b r : Nat) (h₀ : b < 5) (hr : r * r = 4 * b + 9) : b = 0 ∨ b = 4 := by sorry",
+    "refute": "theorem refute_t (t : Nat) (h : 0 < t ∧ t * t % 7 = 2) : 3 ≤ t := by sorry",
+    "finite_set": "theorem fset_t (S : List Nat) (hS : S.Nodup) (h : ∀ n, n ∈ S ↔ n ∣ 12) : S.sum = 28 := by sorry",
+    "definition": "theorem def_t (f : Nat → Nat) (h : ∀ n, f n = 3 * n + 1) : "
+                  "((List.range 30).map f).sum = 1335 := by sorry",
+    "cast": "theorem cast_t (a b : Nat) (h₀ : (a : Rat) / 2 = b + 1) (h₁ : (b : Rat) * 3 = 9) : a = 8 := by sorry",
+    "induction": "theorem ind_t (u : Nat → Nat) (h₀ : u 0 = 0) (h₁ : ∀ n, u (n + 1) = 2 * u n + 1) (n : Nat) : "
+                 "u n = 2 ^ n - 1 := by sorry",
+}
+MARK = {"box": "have hb_b", "refute": "Nat.le_of_not_lt", "finite_set": "List.perm_iff_count",
+        "definition": "funext", "cast": "exact_mod_cast", "induction": "induction n"}
+
+
+@pytest.mark.lean
+@pytest.mark.parametrize("kind", sorted(HARD))
+def test_new_candidates_prove_what_the_hammer_cannot(lean, kind):
+    budget = Budget(max_expansions=6, samples_per_expansion=4, wall_seconds=40, closers_first=1)
+    name = HARD[kind].split()[1]
+    hammer = BestFirstSearch(lean, FixedGenerator(), budget).search(HARD[kind], name)
+    assert hammer.status != "proved", hammer.proof
+    res = BestFirstSearch(lean, build_generator("structural+fixed"), budget).search(HARD[kind], name)
+    assert res.status == "proved" and res.verified, res
+    assert any(MARK[kind] in t for t in res.proof), res.proof
+    assert "structural" in res.proof_sources
