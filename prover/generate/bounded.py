@@ -158,11 +158,13 @@ def finite_set_moves(goal: Goal) -> list[Candidate]:
                 f"hh.2; omega)")
         mem = (f"(by rw [{h} {a}]; simp only [List.mem_filter, List.mem_range, decide_eq_true_eq]; "
                f"exact ⟨fun hh => ⟨by {hint}, hh⟩, fun hh => hh.2⟩)")
-        perm = (f"(List.perm_iff_count.2 fun {a} => by have e : {a} ∈ {s} ↔ {a} ∈ {lst} := {mem}; "
-                f"have := List.count_pos_iff.trans (e.trans List.count_pos_iff.symm); "
+        perm = (f"(show List.Perm {s} {lst} from List.perm_iff_count.2 fun {a} => by have e : {a} ∈ {s} ↔ {a} ∈ {lst} := {mem}; "
+                f"have := (List.count_pos_iff (l := {s})).trans (e.trans (List.count_pos_iff (l := {lst})).symm); "
                 f"have := List.nodup_iff_count.1 {nodup[0]} {a}; "
                 f"have := List.nodup_iff_count.1 (by decide : {lst}.Nodup) {a}; omega)")
         head = f"{perm}.length_eq" if what == "length" else f"(List.Perm.sum_nat {perm})"
-        for closer in ("decide", "decide +kernel"):
-            out.append(_cand(f"exact {head}.trans (by {closer})", 0.3 if closer == "decide" else 0.2))
+        out.append(_cand(f"exact {head}.trans (by decide)", 0.3))
+        # the same computed by the kernel (large ranges: the elaborator's `decide` runs out of recursion)
+        out.append(_cand(f"set_option maxRecDepth 100000 in exact {head.replace('(by decide :', '(by decide +kernel :')}"
+                         f".trans (by decide +kernel)", 0.2))
     return out
