@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from prover.generate import FixedGenerator, build_generator
-from prover.generate.bounded import box_moves, finite_set_moves, refute_moves
+from prover.generate.bounded import box_moves, finite_set_moves, pin_moves, refute_moves, witness_moves
+from prover.generate.evaluate import NotEvaluable, compile_expr, satisfying
 from prover.generate.goals import parse_goal
 from prover.generate.structural import (StructuralGenerator, cast_moves, closed_moves, definition_moves,
                                         induction_moves, succ_moves)
@@ -48,6 +49,30 @@ def test_finite_set_given_by_membership_is_a_filtered_range():
         "exact (show List.Perm S ((List.range 37).filter (fun a => decide (a ∣ 36))) from List.perm_iff_count.2 fun a =>")
 
 
+def test_evaluator_has_nat_semantics_and_refuses_what_it_cannot_read():
+    assert compile_expr("2 - 5 + 1 = 1 ∧ ¬ 3 ∣ 7 ∧ 7 % 3 = 1")({}) is True  # truncated subtraction
+    assert compile_expr("2 ^ 3 ^ 2")({}) == 512 and compile_expr("10 - 2 - 3")({}) == 5
+    assert compile_expr("x / 0 + x % 0 = x")({"x": 7}) is True
+    assert compile_expr("p → q ↔ ¬ p ∨ q")({"p": True, "q": False}) is True
+    for bad in ("Nat.gcd 4 6 = 2", "(x : Int) = 1", "2 ^ 100000 ^ 100"):
+        with pytest.raises(NotEvaluable):
+            compile_expr(bad)({"x": 1})
+    assert satisfying(["r * r = 196"], "r", 197) == [14]
+    assert satisfying(["x % 2 = 0"], "x", 100) is None  # more values than the limit
+    assert satisfying(["List.length l = 2"], "x", 10) is None
+
+
+def test_pinned_variables_and_witnesses_come_from_evaluation():
+    (pin,) = tactics(pin_moves, "r : Nat\nhr : r * r = 196\nS : List Nat\n⊢ S.sum = r")
+    assert pin == ("(have hb : r < 197 := (by first | omega | (have := Nat.le_mul_self r; omega)); obtain rfl : "
+                   "r = 14 := (show ∀ r, r < 197 → (r * r = 196) → r = 14 by set_option maxRecDepth 100000 in "
+                   "decide) r hb hr)")
+    (two,) = tactics(pin_moves, "x : Nat\nh : x < 10\nh' : x * x % 5 = 1\n⊢ x = x")
+    assert "x = 1 ∨ x = 4 ∨ x = 6 ∨ x = 9 by" in two and two.endswith("with rfl | rfl | rfl | rfl)")
+    assert tactics(witness_moves, "⊢ ∃ m, m * m = 4489 ∧ 5 < m")[0] == "exact ⟨67, by decide⟩"
+    assert tactics(witness_moves, "x : Nat\n⊢ ∃ m, m = x") == []
+
+
 def test_definitions_casts_successors_and_induction_candidates():
     (step, closed) = tactics(definition_moves, "u : Nat → Nat\nh₀ : ∀ (n : Nat), u n = 2 * n + 2\n⊢ u 3 = 8")
     assert step == "obtain rfl : u = fun n => 2 * n + 2 := funext fun n => h₀ n"
@@ -85,7 +110,9 @@ HARD = {
     "induction": "theorem ind_t (u : Nat → Nat) (h₀ : u 0 = 0) (h₁ : ∀ n, u (n + 1) = 2 * u n + 1) (n : Nat) : "
                  "u n = 2 ^ n - 1 := by sorry",
 }
-MARK = {"box": "have hb_b", "refute": "Nat.le_of_not_lt", "finite_set": "List.perm_iff_count",
+HARD["pin"] = ("theorem pin_t (r : Nat) (hr : r * r = 144) (S : List Nat) (hS : S.Nodup) (h : ∀ n, n ∈ S ↔ n ∣ r) : "
+               "S.length = 6 := by sorry")
+MARK = {"pin": "obtain rfl : r = 12", "box": "have hb_b", "refute": "Nat.le_of_not_lt", "finite_set": "List.perm_iff_count",
         "definition": "funext", "cast": "exact_mod_cast", "induction": "induction n"}
 
 

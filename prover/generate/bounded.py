@@ -10,7 +10,9 @@ goals whose hypotheses pin their variables to a finite range:
   `x < c` satisfies the hypotheses;
 - `finite_set_moves`: a list given by membership, `hS : S.Nodup` and `h : ∀ n, n ∈ S ↔ P n` (how the
   restatements encode a finite set), whose `length` or `sum` is the target: `S` is a permutation of
-  `(List.range B).filter P` (counts: each is 0 or 1 on both sides), whose length or sum `decide` computes.
+  `(List.range B).filter P` (counts: each is 0 or 1 on both sides), whose length or sum `decide` computes;
+- `pin_moves`: a variable its own hypotheses pin to a few values (found by evaluating them in Python,
+  evaluate.py) is replaced by each value; `witness_moves`: an `∃` target's witness found the same way.
 
 Each candidate is one tactic; a wrong bound or a guess that does not hold is a tactic Lean rejects, never an
 unsound step. Only `Nat` variables are enumerated (`decide` needs a bounded `Nat` quantifier).
@@ -21,6 +23,7 @@ import math
 import re
 
 from .base import Candidate
+from .evaluate import satisfying
 from .goals import Goal, binder, bounds, numerals, split_top, strip_parens
 
 DEEP = "set_option maxRecDepth 100000 in decide"
@@ -168,3 +171,48 @@ def finite_set_moves(goal: Goal) -> list[Candidate]:
         out.append(_cand(f"set_option maxRecDepth 100000 in exact {head.replace('(by decide :', '(by decide +kernel :')}"
                          f".trans (by decide +kernel)", 0.2))
     return out
+
+
+PIN_MAX = 10000  # largest range searched (in Python) for the values of a pinned variable or a witness
+
+
+def pin_moves(goal: Goal) -> list[Candidate]:
+    """A `Nat` variable that its own hypotheses pin to a few values (found by evaluating them in Python below
+    a bound `omega` proves): `obtain rfl : x = v` (one value) or the split `x = v₁ ∨ …` into `rfl` cases, each
+    justified by `decide` over the bound, so the rest of the goal sees the number."""
+    out: list[Candidate] = []
+    for var, _ in goal.variables(NATS):
+        hyps = [(n, t) for n, t in goal.named() if n != var and locals_in(goal, t) == {var}]
+        if not hyps:
+            continue
+        for bound in bound_guesses(goal, var, PIN_MAX):
+            vals = satisfying([t for _, t in hyps], var, bound)
+            if not vals:
+                continue
+            hb = goal.fresh("hb")
+            premises = "".join(f"({t}) → " for _, t in hyps)
+            args = "".join(f" {n}" for n, _ in hyps)
+            ors = " ∨ ".join(f"{var} = {v}" for v in vals)
+            proof = f"(show ∀ {var}, {var} < {bound} → {premises}{ors} by {DEEP}) {var} {hb}{args}"
+            if len(vals) == 1:
+                out.append(_cand(f"(have {hb} : {var} < {bound} := {bound_proof(var)}; "
+                                 f"obtain rfl : {ors} := {proof})", 0.3))
+            else:
+                pat = " | ".join("rfl" for _ in vals)
+                out.append(_cand(f"(have {hb} : {var} < {bound} := {bound_proof(var)}; "
+                                 f"rcases {proof} with {pat})", 0.25))
+    return out
+
+
+def witness_moves(goal: Goal) -> list[Candidate]:
+    """A target `∃ x, P x` with `P` closed: the first witnesses below `PIN_MAX` (by evaluating `P` in
+    Python), each checked by `decide`."""
+    b = binder(strip_parens(goal.target))
+    if not b or b[0] != "∃" or len(b[1]) != 1 or locals_in(goal, b[2]):
+        return []
+    typed = re.search(r"∃\s*\(?[^,:]*:\s*([^,)]*)", goal.target)
+    if typed and typed.group(1).strip() not in NATS:
+        return []
+    vals = satisfying([b[2]], b[1][0], PIN_MAX, limit=2)
+    return [_cand(f"exact ⟨{v}, by {c}⟩", 0.35) for v in (vals or [])[:2]
+            for c in ("decide", DEEP)]

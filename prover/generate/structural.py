@@ -29,7 +29,7 @@ import time
 from typing import Sequence
 
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
-from .bounded import box_moves, finite_set_moves, refute_moves
+from .bounded import box_moves, finite_set_moves, pin_moves, refute_moves, witness_moves
 from .goals import Goal, binder, bounds, is_ident, numerals, parse_goal, split_top, strip_parens
 
 # Tried in this order on every part / case; all core Lean. `decide` after `omega`: it is the slow one.
@@ -196,7 +196,8 @@ def decide_moves(goal: Goal) -> list[Candidate]:
             size *= int(m.group(1)) if m else 2
     if finite and size <= FINITE_DECIDE_MAX:
         out.append(_cand(f"(revert {' '.join(finite)}; {deep})", 0.3))
-    return out + box_moves(goal) + refute_moves(goal) + finite_set_moves(goal)
+    return (out + box_moves(goal) + refute_moves(goal) + finite_set_moves(goal) + pin_moves(goal)
+            + witness_moves(goal))
 
 
 def derived_bounds(goal: Goal, var: str, limit: int) -> list[int]:
