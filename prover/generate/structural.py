@@ -332,8 +332,9 @@ def induction_moves(goal: Goal) -> list[Candidate]:
             out.append(_cand(f"induction {var} <;> simp_all [{STEP_SIMP}] <;> {closer}", 0.12))
         rw = "".join(f"(try rw [{r}]); " for r in recs)
         hints = "".join(f"have := Nat.lt_pow_self (n := {k} + 1) (show 1 < {b} by decide); " for b in bases)
-        out.append(_cand(f"induction {var} with\n| zero => first | rfl | decide | simp_all | omega\n"
-                         f"| succ {k} {ih} => {rw}(try rw [{ih}]); {hints}simp only [{STEP_SIMP}] at *; "
+        # continuation lines indented: a proof's text is split back into tactics at unindented lines
+        out.append(_cand(f"induction {var} with\n  | zero => first | rfl | decide | simp_all | omega\n"
+                         f"  | succ {k} {ih} => {rw}(try rw [{ih}]); {hints}simp only [{STEP_SIMP}] at *; "
                          f"first | omega | grind", 0.15))
     return out
 
