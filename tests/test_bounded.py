@@ -10,7 +10,7 @@ from prover.generate.bounded import box_moves, finite_set_moves, pin_moves, refu
 from prover.generate.evaluate import NotEvaluable, compile_expr, satisfying
 from prover.generate.goals import parse_goal
 from prover.generate.structural import (StructuralGenerator, cast_moves, closed_moves, definition_moves,
-                                        induction_moves, succ_moves)
+                                        induction_moves, succ_moves, unfold_moves)
 from prover.search import BestFirstSearch, Budget
 
 
@@ -87,6 +87,8 @@ def test_definitions_casts_successors_and_induction_candidates():
         "exact_mod_cast (show ((a : Rat)) = 42 by grind)"]
     assert tactics(succ_moves, "n k : Nat\nh₀ : 0 < n ∧ 0 < k\n⊢ n.choose k = (n - 1).choose k") == [
         "obtain ⟨n, rfl⟩ : ∃ m, n = m + 1 := ⟨n - 1, by omega⟩"]
+    assert tactics(unfold_moves, "m k : Nat\n⊢ (m + 1).choose (k + 1) = m.choose k") == [
+        "(simp [Nat.choose]; first | omega | decide | simp_all | grind)"]
     ind = tactics(induction_moves, "n : Nat\nu : Nat → Nat\nh₁ : ∀ (n : Nat), u (n + 1) = 2 * u n\n⊢ u n = 2 ^ n")
     assert any("(try rw [h₁]); (try rw [ih]); have := Nat.lt_pow_self (n := k + 1) (show 1 < 2 by decide)" in t
                for t in ind)

@@ -311,6 +311,20 @@ def succ_moves(goal: Goal) -> list[Candidate]:
     return out
 
 
+def unfold_moves(goal: Goal) -> list[Candidate]:
+    """Functions applied with method notation to a `Nat` variable of the target (`n.choose k`,
+    `n.factorial`): unfold their equations with `simp [Nat.f]`, then a closer, so a recursive definition
+    meets the hypotheses (typically after `n = m + 1`)."""
+    out: list[Candidate] = []
+    nats = {n for n, _ in goal.variables(("Nat", "ℕ"))}
+    seen: set[str] = set()
+    for m in re.finditer(r"(?<![\w.'])\(?([^\W\d][\w'₀-₉]*)(?:\s*[+-]\s*\d+\))?\.([a-z]\w*)", goal.target):
+        if m.group(1) in nats and m.group(2) not in seen:
+            seen.add(m.group(2))
+            out.append(_cand(f"(simp [Nat.{m.group(2)}]; {CLOSER})", 0.2))
+    return out
+
+
 # The simp set of an induction step on sums over `List.range`, powers and products (Nat).
 STEP_SIMP = "List.range_succ, List.map_append, List.sum_append_nat, Nat.pow_succ, Nat.mul_add, Nat.add_mul"
 
@@ -353,7 +367,7 @@ class StructuralGenerator:
         goal = parse_goal(goals[0])
         cands = (target_moves(goal) + hyp_moves(goal) + split_moves(goal) + decide_moves(goal)
                  + definition_moves(goal) + closed_moves(goal) + cast_moves(goal) + succ_moves(goal)
-                 + induction_moves(goal))
+                 + induction_moves(goal) + unfold_moves(goal))
         return dedupe_sorted(cands, self.max_candidates)
 
     def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
