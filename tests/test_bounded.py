@@ -67,6 +67,10 @@ def test_pinned_variables_and_witnesses_come_from_evaluation():
     assert pin == ("(have hb : r < 197 := (by first | omega | (have := Nat.le_mul_self r; omega)); obtain rfl : "
                    "r = 14 := (show ∀ r, r < 197 → (r * r = 196) → r = 14 by set_option maxRecDepth 100000 in "
                    "decide) r hb hr)")
+    # several bounds to try: the smallest first (the time `decide` takes grows with the bound)
+    pins = pin_moves(parse_goal("b : Nat\nh₀ : 0 < b\nh₁ : 3 * b ^ 2 + 2 * b + 1 = 57\n⊢ b = 4"))
+    assert [c.tactic.split(" := ")[0] for c in pins] == ["(have hb : b < 58", "(have hb : b < 3250"]
+    assert pins[0].logprob > pins[1].logprob
     (two,) = tactics(pin_moves, "x : Nat\nh : x < 10\nh' : x * x % 5 = 1\n⊢ x = x")
     assert "x = 1 ∨ x = 4 ∨ x = 6 ∨ x = 9 by" in two and two.endswith("with rfl | rfl | rfl | rfl)")
     assert tactics(witness_moves, "⊢ ∃ m, m * m = 4489 ∧ 5 < m")[0] == "exact ⟨67, by decide⟩"

@@ -94,7 +94,8 @@ def box_moves(goal: Goal) -> list[Candidate]:
         names = {v: goal.fresh(f"hb_{v}") for v in used}
         haves = "".join(f"have {names[v]} : {v} < {bs[v]} := {bound_proof(v)}; " for v in used)
         args = " ".join(f"{v} {names[v]}" for v in used) + "".join(f" {n}" for n, _ in hyps)
-        out.append(_cand(f"({haves}exact (show {quant} → {premises}({goal.target}) by {DEEP}) {args})", 0.3))
+        prior = 0.3 if pick == "small" else 0.15  # the larger box after the smaller: `decide` takes longer
+        out.append(_cand(f"({haves}exact (show {quant} → {premises}({goal.target}) by {DEEP}) {args})", prior))
     return out
 
 
@@ -185,7 +186,8 @@ def pin_moves(goal: Goal) -> list[Candidate]:
         hyps = [(n, t) for n, t in goal.named() if n != var and locals_in(goal, t) == {var}]
         if not hyps:
             continue
-        for bound in bound_guesses(goal, var, PIN_MAX):
+        for i, bound in enumerate(bound_guesses(goal, var, PIN_MAX)):
+            prior = 0.3 / (1 + i)  # the smallest bound first: `decide`'s time grows with it
             vals = satisfying([t for _, t in hyps], var, bound)
             if not vals:
                 continue
@@ -196,11 +198,11 @@ def pin_moves(goal: Goal) -> list[Candidate]:
             proof = f"(show ∀ {var}, {var} < {bound} → {premises}{ors} by {DEEP}) {var} {hb}{args}"
             if len(vals) == 1:
                 out.append(_cand(f"(have {hb} : {var} < {bound} := {bound_proof(var)}; "
-                                 f"obtain rfl : {ors} := {proof})", 0.3))
+                                 f"obtain rfl : {ors} := {proof})", prior))
             else:
                 pat = " | ".join("rfl" for _ in vals)
                 out.append(_cand(f"(have {hb} : {var} < {bound} := {bound_proof(var)}; "
-                                 f"rcases {proof} with {pat})", 0.25))
+                                 f"rcases {proof} with {pat})", 0.8 * prior))
     return out
 
 
