@@ -19,12 +19,12 @@ def tactics(moves, goal: str) -> list[str]:
 
 
 def test_box_bounds_every_variable_the_hypotheses_tie_together():
-    (small, large) = tactics(box_moves, "b : Nat\nh₀ : b < 10\nr : Nat\nhr : r * r = 10 * b + 6\n⊢ b = 3 ∨ b = 1")
+    (small, mid, large) = tactics(box_moves, "b : Nat\nh₀ : b < 10\nr : Nat\nhr : r * r = 10 * b + 6\n⊢ b = 3 ∨ b = 1")
     assert small.startswith("(have hb_b : b < 10 := (by first | omega | (have := Nat.le_mul_self b; omega)); "
                             "have hb_r : r < 7 := ")
     assert "∀ b, b < 10 → ∀ r, r < 7 → (b < 10) → (r * r = 10 * b + 6) → (b = 3 ∨ b = 1) by" in small
     assert small.endswith(") b hb_b r hb_r h₀ hr)")
-    assert "∀ r, r < 101" in large  # the square of the largest literal: what `r * r = 10 * b + 6` allows
+    assert "∀ r, r < 11" in mid and "∀ r, r < 101" in large  # the square of the largest literal: what `r * r = 10 * b + 6` allows
     # a variable of the target that no hypothesis bounds: no box
     assert tactics(box_moves, "x y : Nat\nh : x < 3\n⊢ x + y = y + x") == []
 
@@ -69,8 +69,7 @@ def test_pinned_variables_and_witnesses_come_from_evaluation():
                    "decide) r hb hr)")
     # several bounds to try: the smallest first (the time `decide` takes grows with the bound)
     pins = pin_moves(parse_goal("b : Nat\nh₀ : 0 < b\nh₁ : 3 * b ^ 2 + 2 * b + 1 = 57\n⊢ b = 4"))
-    assert [c.tactic.split(" := ")[0] for c in pins] == ["(have hb : b < 58", "(have hb : b < 3250"]
-    assert pins[0].logprob > pins[1].logprob
+    assert [c.tactic.split(" := ")[0] for c in pins] == ["(have hb : b < 58"]  # 3250: past DECIDE_MAX
     (two,) = tactics(pin_moves, "x : Nat\nh : x < 10\nh' : x * x % 5 = 1\n⊢ x = x")
     assert "x = 1 ∨ x = 4 ∨ x = 6 ∨ x = 9 by" in two and two.endswith("with rfl | rfl | rfl | rfl)")
     assert tactics(witness_moves, "⊢ ∃ m, m * m = 4489 ∧ 5 < m")[0] == "exact ⟨67, by decide⟩"

@@ -82,19 +82,19 @@ def box_moves(goal: Goal) -> list[Candidate]:
     if not used:
         return []
     out: list[Candidate] = []
-    for pick in ("small", "large"):
-        bs = {v: (guesses[v][0] if pick == "small" else guesses[v][-1]) for v in used}
-        if pick == "large" and all(len(guesses[v]) == 1 for v in used):
-            break
-        if math.prod(bs.values()) > BOX_MAX:
+    tried: set[tuple[int, ...]] = set()
+    for i, prior in enumerate((0.3, 0.2, 0.1)):  # smaller boxes first: `decide`'s time grows with the box
+        bs = {v: guesses[v][min(i, len(guesses[v]) - 1)] for v in used}
+        key = tuple(bs.values())
+        if key in tried or math.prod(key) > BOX_MAX:
             continue
+        tried.add(key)
         quant = " → ".join(f"∀ {v}, {v} < {bs[v]}" for v in used)
         premises = "".join(f"({t}) → " for _, t in hyps)
         # The bounds first: a guess that does not hold fails before `decide` spends anything.
         names = {v: goal.fresh(f"hb_{v}") for v in used}
         haves = "".join(f"have {names[v]} : {v} < {bs[v]} := {bound_proof(v)}; " for v in used)
         args = " ".join(f"{v} {names[v]}" for v in used) + "".join(f" {n}" for n, _ in hyps)
-        prior = 0.3 if pick == "small" else 0.15  # the larger box after the smaller: `decide` takes longer
         out.append(_cand(f"({haves}exact (show {quant} → {premises}({goal.target}) by {DEEP}) {args})", prior))
     return out
 
@@ -174,7 +174,8 @@ def finite_set_moves(goal: Goal) -> list[Candidate]:
     return out
 
 
-PIN_MAX = 10000  # largest range searched (in Python) for the values of a pinned variable or a witness
+PIN_MAX = 10000  # largest range searched (in Python) for an ∃-witness
+DECIDE_MAX = 1000  # largest bound a pinned variable is decided over (a loaded machine took 23 s for 3250)
 
 
 def pin_moves(goal: Goal) -> list[Candidate]:
@@ -186,11 +187,13 @@ def pin_moves(goal: Goal) -> list[Candidate]:
         hyps = [(n, t) for n, t in goal.named() if n != var and locals_in(goal, t) == {var}]
         if not hyps:
             continue
-        for i, bound in enumerate(bound_guesses(goal, var, PIN_MAX)):
-            prior = 0.3 / (1 + i)  # the smallest bound first: `decide`'s time grows with it
+        found = 0
+        for bound in bound_guesses(goal, var, DECIDE_MAX):
             vals = satisfying([t for _, t in hyps], var, bound)
             if not vals:
                 continue
+            prior = 0.3 / (1 + found)  # the smallest bound first: `decide`'s time grows with it
+            found += 1
             hb = goal.fresh("hb")
             premises = "".join(f"({t}) → " for _, t in hyps)
             args = "".join(f" {n}" for n, _ in hyps)
