@@ -29,6 +29,7 @@ import time
 from typing import Sequence
 
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
+from .bounded import box_moves, finite_set_moves, pin_moves, refute_moves, witness_moves
 from .goals import Goal, binder, bounds, is_ident, numerals, parse_goal, split_top, strip_parens
 
 # Tried in this order on every part / case; all core Lean. `decide` after `omega`: it is the slow one.
@@ -195,19 +196,8 @@ def decide_moves(goal: Goal) -> list[Candidate]:
             size *= int(m.group(1)) if m else 2
     if finite and size <= FINITE_DECIDE_MAX:
         out.append(_cand(f"(revert {' '.join(finite)}; {deep})", 0.3))
-    for var, typ in goal.variables(("Nat", "ℕ")):
-        lo, hi = bounds(goal, var)
-        if hi is None:
-            guesses = [k for k in derived_bounds(goal, var, BOUNDED_DECIDE_MAX) if k >= MAX_SPLIT]
-            hi = guesses[-1] if guesses else None
-        if hi is None or hi + 1 > BOUNDED_DECIDE_MAX or hi + 1 <= MAX_SPLIT:
-            continue
-        hyps = [(n, t) for n, t in goal.named() if n != var and _occurs(var, t)]
-        premises = "".join(f"({t}) → " for _, t in hyps)
-        args = " ".join(n for n, _ in hyps)
-        out.append(_cand(f"exact (show ∀ {var}, {var} < {hi + 1} → {premises}({goal.target}) by {deep}) "
-                         f"{var} (by omega) {args}".rstrip(), 0.3))
-    return out
+    return (out + box_moves(goal) + refute_moves(goal) + finite_set_moves(goal) + pin_moves(goal)
+            + witness_moves(goal))
 
 
 def derived_bounds(goal: Goal, var: str, limit: int) -> list[int]:
@@ -255,6 +245,114 @@ def split_moves(goal: Goal) -> list[Candidate]:
     return out
 
 
+# After a step that leaves a closed computation: `decide` with room to recurse, and the kernel's evaluator
+# (`decide +kernel`: checked by the kernel, no extra axiom), which reduces what the elaborator's `decide` won't
+# (rationals, large lists).
+HEAVY_CLOSER = f"first | decide | (set_option maxRecDepth 100000 in decide) | decide +kernel | simp | omega | grind"
+
+
+def definition_moves(goal: Goal) -> list[Candidate]:
+    """A hypothesis `∀ x y, f x y = e` defining a local function `f` (not recursively): replace `f` by
+    `fun x y => e` everywhere (`obtain rfl : f = … := funext …`), so closed terms become computable."""
+    out: list[Candidate] = []
+    locals_ = dict(goal.named())
+    for name, typ in goal.named():
+        b = binder(strip_parens(typ))
+        if not b or b[0] != "∀" or "→" in b[2]:
+            continue
+        eq = split_top(b[2], "=")
+        if len(eq) != 2:
+            continue
+        head = eq[0].split()
+        if not head or head[0] not in locals_ or "→" not in locals_[head[0]] or head[1:] != b[1] \
+                or _occurs(head[0], eq[1]):
+            continue
+        f, xs = head[0], b[1]
+        ext = "".join(f"funext fun {x} => " for x in xs) + f"{name} {' '.join(xs)}"
+        step = f"obtain rfl : {f} = fun {' '.join(xs)} => {eq[1]} := {ext}"
+        out.append(_cand(step, 0.3))
+        out.append(_cand(f"({step}; {HEAVY_CLOSER})", 0.35))
+    return out
+
+
+def closed_moves(goal: Goal) -> list[Candidate]:
+    """A target that names no local: evaluate it (`decide` deeper, or the kernel's `decide`)."""
+    if any(_occurs(n, goal.target) for n, _ in goal.named()):
+        return []
+    return [_cand(DEEP_DECIDE, 0.3), _cand("decide +kernel", 0.3)]
+
+
+DEEP_DECIDE = "set_option maxRecDepth 100000 in decide"
+_REL = re.compile(r"^([^\W\d][\w'₀-₉]*)\s*(=|≤|<|≠)\s*(-?\d+)$")
+
+
+def cast_moves(goal: Goal) -> list[Candidate]:
+    """A target `x = c` (or `≤`, `<`, `≠`) on a number variable whose hypotheses speak of its cast `↑x`:
+    prove it for the cast in `Rat` by `grind` (linear arithmetic over a field) and cast back."""
+    m = _REL.match(strip_parens(goal.target))
+    if not m or not any("↑" in t for _, t in goal.named()):
+        return []
+    var = m.group(1)
+    if var not in dict(goal.variables()):
+        return []
+    return [_cand(f"exact_mod_cast (show (({var} : Rat)) {m.group(2)} {m.group(3)} by grind)", 0.3)]
+
+
+def succ_moves(goal: Goal) -> list[Candidate]:
+    """A positive `Nat` variable (`0 < n`, `n ≠ 0`, `1 ≤ n`) of a goal with `n - 1` or `n - k` in it: write it
+    as `m + 1` (`obtain ⟨n, rfl⟩ : ∃ m, n = m + 1`), so truncated subtraction and recursion unfold."""
+    out: list[Candidate] = []
+    text = goal.target + " " + " ".join(t for _, t in goal.named())
+    for var, _ in goal.variables(("Nat", "ℕ")):
+        lo, _ = bounds(goal, var)
+        positive = (lo or 0) >= 1 or any(" ".join(t.split()) == f"{var} ≠ 0" for _, t in goal.named())
+        if positive and re.search(rf"(?<![\w.'₀-₉]){re.escape(var)}\s*-\s*\d", text):
+            out.append(_cand(f"obtain ⟨{var}, rfl⟩ : ∃ m, {var} = m + 1 := ⟨{var} - 1, by omega⟩", 0.25))
+    return out
+
+
+def unfold_moves(goal: Goal) -> list[Candidate]:
+    """Functions applied with method notation to a `Nat` variable of the target (`n.choose k`,
+    `n.factorial`): unfold their equations with `simp [Nat.f]`, then a closer, so a recursive definition
+    meets the hypotheses (typically after `n = m + 1`)."""
+    out: list[Candidate] = []
+    nats = {n for n, _ in goal.variables(("Nat", "ℕ"))}
+    seen: set[str] = set()
+    for m in re.finditer(r"(?<![\w.'])\(?([^\W\d][\w'₀-₉]*)(?:\s*[+-]\s*\d+\))?\.([a-z]\w*)", goal.target):
+        if m.group(1) in nats and m.group(2) not in seen:
+            seen.add(m.group(2))
+            out.append(_cand(f"(simp [Nat.{m.group(2)}]; {CLOSER})", 0.2))
+    return out
+
+
+# The simp set of an induction step on sums over `List.range`, powers and products (Nat).
+STEP_SIMP = "List.range_succ, List.map_append, List.sum_append_nat, Nat.pow_succ, Nat.mul_add, Nat.add_mul"
+
+
+def induction_moves(goal: Goal) -> list[Candidate]:
+    """Induction on a `Nat` variable of the target with a hammer on each case: the step case unfolds sums over
+    `List.range`, recurrences given as hypotheses (`∀ n, u (n + 1) = …`) and the induction hypothesis, adds
+    `k + 1 < b ^ (k + 1)` for the bases `b` of the target's powers (what `omega` needs about an atom `b ^ k`),
+    and closes with `omega` or `grind`."""
+    out: list[Candidate] = []
+    recs = [n for n, t in goal.named() if (b := binder(strip_parens(t))) and b[0] == "∀"
+            and re.search(r"\+\s*1\)\s*=", b[2])]
+    bases = sorted({int(k) for k in re.findall(r"(?<![\w.])(\d+)\s*\^", goal.target) if int(k) > 1})
+    for var, _ in goal.variables(("Nat", "ℕ")):
+        if not _occurs(var, goal.target):
+            continue
+        k, ih = goal.fresh("k"), goal.fresh("ih")
+        for closer in ("omega", "grind"):
+            out.append(_cand(f"induction {var} <;> simp_all [{STEP_SIMP}] <;> {closer}", 0.12))
+        rw = "".join(f"(try rw [{r}]); " for r in recs)
+        hints = "".join(f"have := Nat.lt_pow_self (n := {k} + 1) (show 1 < {b} by decide); " for b in bases)
+        # continuation lines indented: a proof's text is split back into tactics at unindented lines
+        out.append(_cand(f"induction {var} with\n  | zero => first | rfl | decide | simp_all | omega\n"
+                         f"  | succ {k} {ih} => {rw}(try rw [{ih}]); {hints}simp only [{STEP_SIMP}] at *; "
+                         f"first | omega | grind", 0.15))
+    return out
+
+
 class StructuralGenerator:
     """Goal-shape tactics for the main goal of every request (see the module docstring)."""
 
@@ -267,7 +365,9 @@ class StructuralGenerator:
         if not goals:
             return []
         goal = parse_goal(goals[0])
-        cands = target_moves(goal) + hyp_moves(goal) + split_moves(goal) + decide_moves(goal)
+        cands = (target_moves(goal) + hyp_moves(goal) + split_moves(goal) + decide_moves(goal)
+                 + definition_moves(goal) + closed_moves(goal) + cast_moves(goal) + succ_moves(goal)
+                 + induction_moves(goal) + unfold_moves(goal))
         return dedupe_sorted(cands, self.max_candidates)
 
     def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
