@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test demo prove formalize train-iteration bench-lean bench-generate daemon-start daemon-stop daemon-status check-data trace-corpora clean
+.PHONY: setup test demo prove formalize train-iteration bench-lean bench-generate probe-models daemon-start daemon-stop daemon-status check-data trace-corpora clean
 
 setup: $(STAMP)
 
@@ -88,6 +88,14 @@ bench-lean: setup
 
 bench-generate: setup
 	$(PY) scripts/bench_generate.py
+
+# The probe that picks the default model: per bundled model, the share of sampled tactics Lean accepts and
+# closes on the valid split's root goals, tokens/s and memory (one Lean server; ~15 min for two models at
+# PROBE_ARGS="--goals 25", busy machine). Table in runs/probe/probe.md, every tactic in runs/probe/probe.jsonl.
+PROBE_MODELS ?= --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-0.5B-Instruct
+PROBE_ARGS   ?= --goals 50 --samples 4
+probe-models: setup
+	$(PY) scripts/probe_models.py $(PROBE_MODELS) $(PROBE_ARGS)
 
 daemon-start: setup
 	$(PY) -m prover.lean.daemon start --prelude data/minif2f_core/prelude.lean
