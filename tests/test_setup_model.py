@@ -53,6 +53,9 @@ def test_wrong_bytes_are_refused_before_conversion(setup_model, parts, capsys):
 
 
 def test_every_bundled_model_pins_its_packages(setup_model):
+    from prover.generate.models import DEFAULT_MODEL_NAME, SMALL_MODEL_NAME
+
+    assert DEFAULT_MODEL_NAME in setup_model.MODELS and SMALL_MODEL_NAME in setup_model.MODELS
     for spec in setup_model.MODELS.values():
         assert len(spec.packages) == len(spec.parts) and all("==" in req for req in spec.packages)
         assert (spec.sha256 is None) == (spec.size is None)
