@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from prover.generate import GoalRequest  # noqa: E402
 from prover.generate.fixed import DEFAULT_TACTICS  # noqa: E402
 from prover.generate.hf import FEW_SHOT_EXAMPLES, HFGenerator  # noqa: E402
-from prover.generate.models import model_dir, resolve_model  # noqa: E402
+from prover.generate.models import ModelNotFound, model_dir, resolve_model  # noqa: E402
 from prover.lean import LeanError, LeanServer  # noqa: E402
 from prover.run.bench import load_bench  # noqa: E402
 
@@ -191,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--goals and --samples must be at least 1")
     if not args.model and not args.judge:
         ap.error("give at least one --model (or --judge FILE)")
-    paths = {m: model_path(m) for m in args.model}  # fail on a missing model before Lean starts
+    try:  # fail on a missing model before Lean starts
+        paths = {m: model_path(m) for m in args.model}
+    except ModelNotFound as e:
+        ap.error(str(e))
     torch.set_num_threads(args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     saved = args.out.with_suffix(".samples.json")
