@@ -5,7 +5,7 @@ as Lean pretty-prints it after `start` is given to `HFGenerator` (the `hf` gener
 few-shot prefix unless `--no-few-shot`; sampling, `--samples` per goal, deduplicated as the search sees them),
 and every distinct tactic is run once on that root state by ONE Lean server. Printed per model:
 
-- accepted: tactics Lean ran without error (the proof state may or may not have changed), of all distinct ones;
+- parsed: tactics Lean's parser took (they may still fail); accepted: tactics Lean ran without error (the proof state may or may not have changed), of all distinct ones;
 - closing: tactics that closed every goal; "new" = closing tactics that are not one of the fixed hammer tactics
   (prover/generate/fixed.py), i.e. what the model adds over the hammer;
 - goals with an accepted / closing tactic;
@@ -131,6 +131,7 @@ def judge(srv: LeanServer, roots: dict, problems, prompted: dict, row: dict, sam
         key = " ".join(smp["tactic"].split())
         c["tactics"] += 1
         c["copies"] += key in EXAMPLE_TACTICS
+        c["parsed"] += not out.lost and not (out.error or "").startswith("parse error")
         verdict = "lost" if out.lost else "error" if out.state is None else \
             "closed" if out.state.complete else "accepted"
         if out.lost:
@@ -153,13 +154,13 @@ def pct(a: int, b: int) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("model", "accepted", "closing", "new closing", "example copies", "goals w/ accepted",
+    head = ("model", "parsed", "accepted", "closing", "new closing", "example copies", "goals w/ accepted",
             "goals closed", "tokens/s", "s/goal", "RSS MB")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         t = r.get("tactics", 0)
         lines.append("| " + " | ".join(map(str, (
-            r["model"], pct(r.get("accepted", 0), t), pct(r.get("closing", 0), t), r.get("new_closing", 0),
+            r["model"], pct(r.get("parsed", 0), t), pct(r.get("accepted", 0), t), pct(r.get("closing", 0), t), r.get("new_closing", 0),
             r.get("copies", 0), pct(r.get("goals_accepted", 0), r.get("goals", 0)),
             pct(r.get("goals_closed", 0), r.get("goals", 0)), r["tokens_per_s"],
             r.get("s_per_goal", round(r["gen_s"] / max(r.get("goals", 1), 1), 1)), r["rss_mb"]))) + " |")
