@@ -89,10 +89,11 @@ bench-generate: setup
 	$(PY) scripts/bench_generate.py
 
 # The probe that picks the default model: per bundled model, the share of sampled tactics Lean accepts and
-# closes on the valid split's root goals, tokens/s and memory (one Lean server; ~15 min for two models at
-# PROBE_ARGS="--goals 25", busy machine). Table in runs/probe/probe.md, every tactic in runs/probe/probe.jsonl.
+# closes on the valid split's root goals, tokens/s and memory (one Lean server; measured 37 s per goal for the
+# 0.5B and 21 s for SmolLM2 at 4 samples on the busy 2-core machine, so about 30 min at the default 30 goals).
+# Table in runs/probe/probe.md, every tactic in runs/probe/probe.jsonl.
 PROBE_MODELS ?= --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-0.5B-Instruct
-PROBE_ARGS   ?= --goals 50 --samples 4
+PROBE_ARGS   ?= --goals 30 --samples 4
 probe-models: setup
 	$(PY) scripts/setup_model.py --model SmolLM2-135M-Instruct --model Qwen2.5-Coder-0.5B-Instruct
 	$(PY) scripts/probe_models.py $(PROBE_MODELS) $(PROBE_ARGS)
