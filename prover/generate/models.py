@@ -10,15 +10,21 @@ from pathlib import Path
 from ..settings import cache_root  # not prover.lean: generators never judge, so they never load the Lean client
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+SMALL_MODEL_NAME = "SmolLM2-135M-Instruct"  # also installed by `make setup`: fast enough for tests
 
 
 class ModelNotFound(FileNotFoundError):
     """No usable local model folder; the message says how to get one."""
 
 
+def model_dir(name: str) -> Path:
+    """Where `make setup` puts the bundled model `name` (whether or not it is there yet)."""
+    return cache_root() / "models" / name
+
+
 def default_model_dir() -> Path:
     """Where the default model lives (whether or not it is there yet)."""
-    return cache_root() / "models" / DEFAULT_MODEL_NAME
+    return model_dir(DEFAULT_MODEL_NAME)
 
 
 def default_model_path() -> Path:
