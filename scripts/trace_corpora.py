@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "data" / "traced"))
     ap.add_argument("--only", action="append", default=[], help="trace only this corpus (repeatable)")
     ap.add_argument("--dataset", action="store_true", help="also write each corpus's `datasets` dataset")
-    ap.add_argument("--timeout", type=float, default=150, help="per file, seconds (a hung file costs this plus a restart)")
+    ap.add_argument("--timeout", type=float, default=60,
+                    help="per chunk of about 150 lines, seconds (a hung chunk costs this plus a restart)")
     args = ap.parse_args(argv)
     corpora, out = Path(args.corpora), Path(args.out)
     if not corpora.is_dir():
