@@ -63,6 +63,8 @@ class TracedTactic:
     end_line: int
     end_column: int
     premises: list[Premise] = field(default_factory=list)
+    goals_before: list[str] = field(default_factory=list)  # one pretty-printed goal each
+    goals_after: list[str] = field(default_factory=list)
 
     def annotated(self, code: bytes, unit_path: str) -> tuple[str, list[dict[str, Any]]]:
         """LeanDojo's `annotated_tactic`: the text with `<a>…</a>` around each premise, and their provenances."""
@@ -185,7 +187,8 @@ def parse_answer(unit: TraceUnit, ans: dict[str, Any]) -> list[TracedDecl]:
                 tactic=code[t["start"]:t["end"]].decode(errors="replace"), kind=t["kind"],
                 state_before=pp_state(t["state_before"]), state_after=pp_state(t["state_after"]),
                 start=t["start"], end=t["end"], line=t["line"], column=t["column"], end_line=t["end_line"],
-                end_column=t["end_column"], premises=_premises(t.get("premises", []))))
+                end_column=t["end_column"], premises=_premises(t.get("premises", [])),
+                goals_before=list(t["state_before"]), goals_after=list(t["state_after"])))
         errors = [m["text"] for m in d.get("messages", []) if m.get("severity") == "error"]
         warnings = [m["text"] for m in d.get("messages", []) if m.get("severity") == "warning"]
         start, end = d.get("start", 0), d.get("end", 0)
