@@ -279,7 +279,7 @@ def _shift(ans: dict[str, Any], delta: int) -> None:
 
 
 def _trace_chunks(server: Any, unit: TraceUnit, trusted: bool, heartbeats: int | None, timeout: float,
-                  tf: TracedFile, max_lines: int) -> None:
+                  tf: TracedFile, max_lines: int, use_preludes: bool) -> None:
     lines = unit.code.split("\n")
     spans = chunk_spans(unit.code, max_lines)
     decls: list[dict] = []
@@ -289,8 +289,9 @@ def _trace_chunks(server: Any, unit: TraceUnit, trusted: bool, heartbeats: int |
         before = "\n".join(lines[:a]) + "\n" if a else ""
         prefix = "\n".join(x for x in [unit.prefix, *kept] if x)
         try:
+            kw = {} if use_preludes else {"use_preludes": False}  # stand-in servers need not know it
             ans = server.trace("\n" * a + text, prefix=prefix, trusted=trusted, heartbeats=heartbeats,
-                               timeout=timeout)
+                               timeout=timeout, **kw)
         except (LeanTimeout, LeanCrash, LeanError) as e:
             status = {LeanTimeout: "timeout", LeanCrash: "crash"}.get(type(e), "server-error")
             tf.failed_chunks.append(f"lines {a + 1}-{b}: {status}")
@@ -311,8 +312,9 @@ def _trace_chunks(server: Any, unit: TraceUnit, trusted: bool, heartbeats: int |
 
 
 def trace_unit(server: Any, unit: TraceUnit, trusted: bool = False, heartbeats: int | None = None,
-               timeout: float = 600, max_lines: int = CHUNK_LINES) -> TracedFile:
-    """Trace one unit, in chunks of about `max_lines` lines (see the module docstring); `timeout` is per chunk."""
+               timeout: float = 600, max_lines: int = CHUNK_LINES, use_preludes: bool = True) -> TracedFile:
+    """Trace one unit, in chunks of about `max_lines` lines (see the module docstring); `timeout` is per chunk.
+    `use_preludes=False`: in the server's environment before its preludes."""
     t0 = time.monotonic()
     tf = TracedFile(unit.path, unit.corpus, unit.code, "ok", notes=list(unit.notes),
                     missing_imports=list(unit.missing_imports))
@@ -320,14 +322,14 @@ def trace_unit(server: Any, unit: TraceUnit, trusted: bool = False, heartbeats: 
         tf.status = "missing-imports"
         tf.error = "imports not available here: " + ", ".join(unit.missing_imports)
         return tf
-    _trace_chunks(server, unit, trusted, heartbeats, timeout, tf, max_lines)
+    _trace_chunks(server, unit, trusted, heartbeats, timeout, tf, max_lines, use_preludes)
     tf.seconds = time.monotonic() - t0
     return tf
 
 
 def trace_units(server: Any, units: list[TraceUnit], trusted: bool = False, heartbeats: int | None = None,
                 timeout: float = 600, progress: Callable[[TracedFile], None] | None = None,
-                max_lines: int = CHUNK_LINES) -> list[TracedFile]:
+                max_lines: int = CHUNK_LINES, use_preludes: bool = True) -> list[TracedFile]:
     """Trace in order. A file whose prefix holds a file that timed out or crashed is not sent (it would cost the
     same timeout and a restart again): it is reported as `dependency-failed`."""
     out, lost = [], set()
@@ -337,7 +339,7 @@ def trace_units(server: Any, units: list[TraceUnit], trusted: bool = False, hear
             tf = TracedFile(u.path, u.corpus, u.code, "dependency-failed", notes=list(u.notes),
                             error=f"imports {bad[0]}, which timed out or crashed")
         else:
-            tf = trace_unit(server, u, trusted, heartbeats, timeout, max_lines)
+            tf = trace_unit(server, u, trusted, heartbeats, timeout, max_lines, use_preludes)
         if tf.status in ("timeout", "crash", "dependency-failed") or any(
                 c.endswith(("timeout", "crash")) for c in tf.failed_chunks):
             lost.add(u.path)
