@@ -65,6 +65,10 @@ def readme(summary: dict) -> str:
              "source's PROVENANCE.txt and licence file, which go with anything derived from it. `--dataset` also",
              "writes a `datasets` dataset per folder (left out of the repository for size; rebuild it with",
              "`make trace-corpora TRACE_ARGS=--dataset`).", "",
+             "Files are traced in chunks of about 150 lines of whole commands, each chunk one request with the text",
+             "before it as a silent prefix (one request over a whole long file ran past its time limit; see",
+             "prover/trace/tracer.py); a chunk that still runs past the limit (60 s) is counted as `chunk: timeout`",
+             "and its declarations are missing from the counts.", "",
              "| corpus | licence | files | declarations | elaborated | tactic proofs | exported proofs | tactics |",
              "|---|---|---|---|---|---|---|---|"]
     for name, v in summary.items():
@@ -81,6 +85,9 @@ def readme(summary: dict) -> str:
     for name, v in summary.items():
         if v.get("failures"):
             lines.append(f"- {name}: " + ", ".join(f"{k} {n}" for k, n in v["failures"].items()))
+    notes = [f"- {name}: {v['note']}" for name, v in summary.items() if v.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     lines += ["", "Sources (repository @ commit):", ""]
     for name, v in summary.items():
         if v.get("url"):
@@ -130,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in names:
             t1 = time.monotonic()
             files = trace_units(srv, units[n], timeout=args.timeout,
-                                progress=lambda tf: print(f"  {tf.status:>15} {tf.seconds:6.1f}s {tf.path}", flush=True))
+                                progress=lambda tf: print(f"  {tf.status:>15} {tf.seconds:6.1f}s {tf.path} {' '.join(tf.failed_chunks)}",
+                                                          flush=True))
             text, meta = provenance(corpora, n)
             d = out / n
             if d.exists():

@@ -293,7 +293,7 @@ def _trace_chunks(server: Any, unit: TraceUnit, trusted: bool, heartbeats: int |
             ans = server.trace("\n" * a + text, prefix=prefix, trusted=trusted, heartbeats=heartbeats,
                                timeout=timeout, **kw)
         except (LeanTimeout, LeanCrash, LeanError) as e:
-            status = {LeanTimeout: "timeout", LeanCrash: "crash"}.get(type(e), "server-error")
+            status = "timeout" if isinstance(e, LeanTimeout) else "crash" if isinstance(e, LeanCrash) else "server-error"
             tf.failed_chunks.append(f"lines {a + 1}-{b}: {status}")
             tf.error = (tf.error + "; " if tf.error else "") + f"lines {a + 1}-{b}: {e}"
             if len(spans) == 1:
