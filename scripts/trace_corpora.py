@@ -155,17 +155,21 @@ def main(argv: list[str] | None = None) -> int:
             print(export.table({n: s[n]}), flush=True)
             print(f"  {time.monotonic() - t1:.0f} s", flush=True)
             srv.clear()
+    old = write_index(out)
+    print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in old.items()}))
+    return 0
+
+
+def write_index(out: Path) -> dict:
+    """summary.json and README.md over every corpus traced into `out` so far (a run with --only adds to
+    earlier ones)."""
     keys = ["files", "files_ok", "declarations", "declarations_elaborated", "tactic_proofs", "proofs_exported",
             "tactics_traced"]
-    # every corpus traced into `out` so far (a run with --only adds to earlier ones)
     old = {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("*/corpus.json"))}
-    old.update(summary)
-    old.pop("total", None)
     old["total"] = {k: sum(v[k] for v in old.values()) for k in keys}
     (out / "summary.json").write_text(json.dumps(old, indent=1))
     (out / "README.md").write_text(readme(old))
-    print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in old.items()}))
-    return 0
+    return old
 
 
 if __name__ == "__main__":
