@@ -92,6 +92,8 @@ def replay(env: Any, statement: str, tactics: Sequence[str], path: str = "") -> 
     from ..trace.source import TraceUnit
     from ..trace.tracer import trace_unit
 
+    if not hasattr(env, "trace"):  # an environment without the tracer: tactic by tactic, top-level steps only
+        return _replay_stepwise(env, statement, tactics)
     tf = trace_unit(env, TraceUnit(path or "proof.lean", proof_text(statement, list(tactics))))
     if tf.status in ("timeout", "crash"):
         raise (LeanTimeout if tf.status == "timeout" else LeanCrash)(tf.error or tf.status)
@@ -109,6 +111,20 @@ def replay(env: Any, statement: str, tactics: Sequence[str], path: str = "") -> 
     return [Step(tuple(t.goals_before), t.tactic, tuple(t.goals_after), t.annotated(code, tf.path)[0],
                  tuple((p.full_name, p.module) for p in t.premises), (t.line, t.column), (t.end_line, t.end_column))
             for t in decl.tactics]
+
+
+def _replay_stepwise(env: Any, statement: str, tactics: Sequence[str]) -> list[Step]:
+    state = env.start(statement)
+    steps = []
+    for tac in tactics:
+        out = env.run_tac(state, tac)
+        if out.state is None:
+            raise LeanError(f"replay failed at {tac!r}: {out.error}")
+        steps.append(Step(tuple(state.goals), tac, tuple(out.state.goals), tac))
+        state = out.state
+    if state.goals:
+        raise LeanError("replay ended with goals left")
+    return steps
 
 
 def collect(env: Any, problems: Iterable[Problem], rows: Iterable[TheoremResult], source: str = "",
