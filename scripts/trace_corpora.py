@@ -66,8 +66,8 @@ def readme(summary: dict) -> str:
              "writes a `datasets` dataset per folder (left out of the repository for size; rebuild it with",
              "`make trace-corpora TRACE_ARGS=--dataset`).", "",
              "Files are traced in chunks of about 150 lines of whole commands, each chunk one request with the text",
-             "before it as a silent prefix (one request over a whole long file ran past its time limit; see",
-             "prover/trace/tracer.py); a chunk that still runs past the limit (60 s) is counted as `chunk: timeout`",
+             "before it as a silent prefix (answers over ~64 KB were cut off by Node's stdout pipe before the",
+             "preload fix; see prover/trace/tracer.py); a chunk that runs past the limit (60 s) is counted as `chunk: timeout`",
              "and its declarations are missing from the counts.", "",
              "| corpus | licence | files | declarations | elaborated | tactic proofs | exported proofs | tactics |",
              "|---|---|---|---|---|---|---|---|"]

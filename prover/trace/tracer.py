@@ -6,11 +6,13 @@ discards, we go by their messages and tactic text). Tactics of other declaration
 A crash or timeout of the server is reported as machinery failure of the unit, never as a verdict on its proofs.
 
 Long texts are traced in chunks of whole commands (`chunk_spans`), each one request whose prefix is the text
-before it: measured on fp-lean's Classes.lean (2,035 lines), the first 600 lines traced in 2.8 s (2.0 s
-elaboration, 0.1 s info-tree walk), yet one request over the first 650-700 lines, or the whole file, ran past
-60-400 s on some servers, while 150-line chunks of the same file with the text before them as prefix never
-did (3.5 s at most, mostly prefix). A chunk that times out costs only its own declarations (reported as
-`chunk: timeout`), and it is left out of the prefix of the chunks after it.
+before it. Why: one request over fp-lean's Classes.lean (2,035 lines) ran past 60-400 s with Lean idle, while
+its elaboration took 4.3 s and the info-tree walk 0.2 s. The cause was the answer's size: Emscripten prints a
+line with one `fs.writeSync(1, …)`, which on Node's non-blocking stdout pipe writes ~64 KB and drops the rest,
+so the client waited for a newline that never came (fixed in the Node preload, scripts/setup_lean.py: the
+same request then took 5.3 s with a 209 KB answer). Chunks keep answers small on installs without that fix,
+and a chunk that times out costs only its own declarations (`chunk: timeout`); it is left out of the prefix
+of the chunks after it.
 """
 from __future__ import annotations
 
