@@ -1292,9 +1292,12 @@ partial def traceCommands (srv : Server) (lim : Limits) (trusted : Bool) (inputC
     for m in st.messages.toList do mj := (← msgJson fm m) :: mj
     for m in thrown do mj := m :: mj
     let hasErr := st.messages.hasErrors || listLen thrown > 0 || parseMsgs.hasErrors
+    let w0 ← IO.monoMsNow
     let acc ← walkTrees srv lim fm (paToList st.infoState.trees) {}
+    let walkMs := (← IO.monoMsNow) - w0
     modify fun s => { s with infoState := { enabled := false } }
     fields := ("ok", Json.bool !hasErr) :: ("messages", jsonArr (listRev mj)) :: ("ms", num ms) ::
+      ("walk_ms", num walkMs) ::
       ("tactics", Json.arr acc.tactics) :: ("holes", num acc.holes) :: fields
     if traceIsTheoremLike stx && !hasErr then
       let full := match name? with
@@ -1320,11 +1323,13 @@ def handleTrace (srv : Server) (j : Json) (trusted : Bool) : CommandElabM Answer
   setEnv base
   modify fun s => { s with infoState := { enabled := false } }
   let preCtx : InputContext := { inputString := pre, fileName := "<prefix>", fileMap := FileMap.ofString pre }
+  let p0 ← IO.monoMsNow
   let preFailed ← elabPrefix srv lim trusted preCtx {} 0
+  let preMs := (← IO.monoMsNow) - p0
   let inputCtx : InputContext := { inputString := code, fileName := "<trace>", fileMap := FileMap.ofString code }
   let decls ← traceCommands srv lim trusted inputCtx {} 1 []
   set saved
-  return ok [("declarations", jsonArr decls), ("prefix_failed", num preFailed)]
+  return ok [("declarations", jsonArr decls), ("prefix_failed", num preFailed), ("prefix_ms", num preMs)]
 
 def handle (srv : Server) (line : String) : CommandElabM Answer := do
   match Json.parse line with

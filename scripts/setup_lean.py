@@ -237,6 +237,33 @@ fs.readSync = function (fd, buf, ...args) {
     return total - k;
   }
 };
+
+// Emscripten prints stdout/stderr lines with one fs.writeSync(1|2, line). Once Node has made the pipe
+// non-blocking, that call writes what fits (~64 KB) and returns, and Emscripten drops the rest: a server answer
+// longer than the pipe lost its tail and newline, and the client waited until its timeout (measured: a 1 MB
+// write delivered 62,017 bytes). Write everything, waiting while the pipe is full.
+const writeSync = fs.writeSync;
+fs.writeSync = function (fd, data, ...args) {
+  if (fd !== 1 && fd !== 2) return writeSync.call(fs, fd, data, ...args);
+  let buf, off, len;
+  if (typeof data === 'string') {
+    buf = Buffer.from(data, typeof args[1] === 'string' ? args[1] : 'utf8'); off = 0; len = buf.length;
+  } else {
+    buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    off = typeof args[0] === 'number' ? args[0] : 0;
+    len = typeof args[1] === 'number' ? args[1] : buf.length - off;
+  }
+  let done = 0;
+  while (done < len) {
+    try {
+      done += writeSync.call(fs, fd, buf, off + done, len - done, null);
+    } catch (e) {
+      if (e.code !== 'EAGAIN') throw e;
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
+  return done;
+};
 """
 
 

@@ -65,6 +65,10 @@ def readme(summary: dict) -> str:
              "source's PROVENANCE.txt and licence file, which go with anything derived from it. `--dataset` also",
              "writes a `datasets` dataset per folder (left out of the repository for size; rebuild it with",
              "`make trace-corpora TRACE_ARGS=--dataset`).", "",
+             "Files are traced in chunks of about 150 lines of whole commands, each chunk one request with the text",
+             "before it as a silent prefix (answers over ~64 KB were cut off by Node's stdout pipe before the",
+             "preload fix; see prover/trace/tracer.py); a chunk that runs past the limit (60 s) is counted as `chunk: timeout`",
+             "and its declarations are missing from the counts.", "",
              "| corpus | licence | files | declarations | elaborated | tactic proofs | exported proofs | tactics |",
              "|---|---|---|---|---|---|---|---|"]
     for name, v in summary.items():
@@ -81,6 +85,9 @@ def readme(summary: dict) -> str:
     for name, v in summary.items():
         if v.get("failures"):
             lines.append(f"- {name}: " + ", ".join(f"{k} {n}" for k, n in v["failures"].items()))
+    notes = [f"- {name}: {v['note']}" for name, v in summary.items() if v.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     lines += ["", "Sources (repository @ commit):", ""]
     for name, v in summary.items():
         if v.get("url"):
@@ -99,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "data" / "traced"))
     ap.add_argument("--only", action="append", default=[], help="trace only this corpus (repeatable)")
     ap.add_argument("--dataset", action="store_true", help="also write each corpus's `datasets` dataset")
-    ap.add_argument("--timeout", type=float, default=150, help="per file, seconds (a hung file costs this plus a restart)")
+    ap.add_argument("--timeout", type=float, default=60,
+                    help="per chunk of about 150 lines, seconds (a hung chunk costs this plus a restart)")
     args = ap.parse_args(argv)
     corpora, out = Path(args.corpora), Path(args.out)
     if not corpora.is_dir():
@@ -129,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in names:
             t1 = time.monotonic()
             files = trace_units(srv, units[n], timeout=args.timeout,
-                                progress=lambda tf: print(f"  {tf.status:>15} {tf.seconds:6.1f}s {tf.path}", flush=True))
+                                progress=lambda tf: print(f"  {tf.status:>15} {tf.seconds:6.1f}s {tf.path} {' '.join(tf.failed_chunks)}",
+                                                          flush=True))
             text, meta = provenance(corpora, n)
             d = out / n
             if d.exists():
@@ -146,17 +155,21 @@ def main(argv: list[str] | None = None) -> int:
             print(export.table({n: s[n]}), flush=True)
             print(f"  {time.monotonic() - t1:.0f} s", flush=True)
             srv.clear()
+    old = write_index(out)
+    print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in old.items()}))
+    return 0
+
+
+def write_index(out: Path) -> dict:
+    """summary.json and README.md over every corpus traced into `out` so far (a run with --only adds to
+    earlier ones)."""
     keys = ["files", "files_ok", "declarations", "declarations_elaborated", "tactic_proofs", "proofs_exported",
             "tactics_traced"]
-    # every corpus traced into `out` so far (a run with --only adds to earlier ones)
     old = {p.parent.name: json.loads(p.read_text()) for p in sorted(out.glob("*/corpus.json"))}
-    old.update(summary)
-    old.pop("total", None)
     old["total"] = {k: sum(v[k] for v in old.values()) for k in keys}
     (out / "summary.json").write_text(json.dumps(old, indent=1))
     (out / "README.md").write_text(readme(old))
-    print(export.table({k: {**v, "failures": v.get("failures", {})} for k, v in old.items()}))
-    return 0
+    return old
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from prover.lean.protocol import LeanError
 from prover.run.bench import Problem
 from prover.run.results import TheoremResult
 from prover.train.collect import collect, load_proofs, replay, save, split_tactics
@@ -44,6 +45,18 @@ def test_unsound_or_changed_proofs_are_rejected_and_sound_ones_kept(lean):
     assert ("unknown", "not in the pool") in why
 
 
+def test_replay_traces_nested_tactics_and_refuses_unsound_proofs(lean):
+    """The tracer sees inside `·` and `<;>` (the runner joins whole tactics), and skips steps that change
+    nothing; a proof Lean does not accept as sound never yields steps."""
+    steps = replay(lean, COMM.statement, ["skip", "induction b with\n  | zero => simp\n  | succ k ih => omega"])
+    assert [s.tactic for s in steps][1:] == ["simp", "omega"] and steps[0].tactic.startswith("induction b with")
+    assert steps[1].state_before[0].startswith("case zero") and steps[-1].state_after == ()
+    with pytest.raises(LeanError, match="sorry"):
+        replay(lean, COMM.statement, ["sorry"])
+    with pytest.raises(LeanError, match="unsound|native"):
+        replay(lean, BIG.statement, ["native_decide"])
+
+
 def test_replay_gives_the_state_before_every_tactic(lean, tmp_path):
     steps = replay(lean, REP.statement, ["induction n", "rfl", "simp [List.replicate_succ]", "omega"])
     assert [s.tactic for s in steps] == ["induction n", "rfl", "simp [List.replicate_succ]", "omega"]
@@ -61,6 +74,15 @@ def test_replay_gives_the_state_before_every_tactic(lean, tmp_path):
     assert ds[0]["prompt"].startswith("[GOAL]\nn : Nat\n") and ds[0]["completion"] == "induction n\n"
     dojo = json.loads((tmp_path / "data" / "leandojo.json").read_text())
     assert dojo[0]["traced_tactics"][-1]["state_after"] == "no goals"
+    # the traced corpora's shape (prover.trace.export.theorem_json), premises annotated by the tracer
+    assert set(dojo[0]) == {"url", "commit", "corpus", "file_path", "full_name", "theorem_statement", "start",
+                            "end", "traced_tactics"}
+    simp = dojo[0]["traced_tactics"][2]
+    assert set(simp) == {"tactic", "annotated_tactic", "state_before", "state_after", "pos", "end_pos"}
+    assert simp["annotated_tactic"][0] == "simp [<a>List.replicate_succ</a>]"
+    assert simp["annotated_tactic"][1][0]["full_name"] == "List.replicate_succ"
+    assert simp["annotated_tactic"][1][0]["module"].startswith("Init.")
+    assert simp["pos"] == [4, 2]  # line 4 of the traced text, after the statement, induction and rfl
     again = load_proofs(tmp_path / "data" / "proofs.jsonl")
     assert again[0].steps == kept[0].steps
     # rounds merge: a shorter proof replaces an earlier one, a longer one does not

@@ -84,3 +84,41 @@ def test_dojo_facade(lean):
         done = dojo.run_tac(s1, "rfl")
         assert isinstance(done, ProofFinished)
         assert dojo.proof_text(done.tactic_state_id).endswith(":= by\n  subst h\n  rfl\n")
+
+
+def _requests(sock: Path) -> int:
+    with RemoteLeanServer(sock) as c:
+        return c.stats().requests
+
+
+def test_lean_dojo_client_in_a_fresh_process_uses_the_daemon(daemon_socket, tmp_path):
+    """A LeanDojo-style client (`import lean_dojo`, a `Theorem` looked up in a .lean file, `Dojo(thm)` without
+    `server=`) is served by the running daemon, whose prelude it does not ask for: no private Lean starts."""
+    (tmp_path / "Thm.lean").write_text("theorem viaShim (a b : Nat) : a + b = b + a := by\n  sorry\n")
+    code = ("import lean_dojo as ld, sys\n"
+            f"thm = ld.Theorem(ld.LeanGitRepo({str(tmp_path)!r}, ''), 'Thm.lean', 'viaShim')\n"
+            "with ld.Dojo(thm, timeout=60) as (dojo, s0):\n"
+            "    r = dojo.run_tac(s0, 'omega')\n"
+            "    print(type(dojo.server).__name__, type(r).__name__)\n")
+    before = _requests(daemon_socket)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PROVER_LEAN_SOCKET": str(daemon_socket)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["RemoteLeanServer", "ProofFinished"]
+    assert _requests(daemon_socket) >= before + 2  # start and the tactic went to the daemon
+
+
+def test_trace_cli_uses_the_daemon_pristine(daemon_socket, tmp_path):
+    """`python -m prover trace` without --prelude uses `make daemon-start`'s daemon (it has the miniF2F
+    prelude) and traces in its environment before that prelude, so the file's own names cannot clash."""
+    name = "Nat.factorial"  # the prelude's (core Lean has none): redeclared by the traced file
+    assert f"def {name}" in (ROOT / "data" / "minif2f_core" / "prelude.lean").read_text()
+    f = tmp_path / "T.lean"
+    f.write_text(f"def {name} : Nat := 3\n\ntheorem usesIt : {name} = 3 := by\n  rfl\n")
+    before = _requests(daemon_socket)
+    out = run_cli(["trace", str(f), "--out", str(tmp_path / "o"), "--no-dataset"], daemon_socket)
+    assert out.returncode == 0, out.stderr
+    assert _requests(daemon_socket) >= before + 1
+    rows = [json.loads(x) for x in (tmp_path / "o" / "declarations.jsonl").read_text().splitlines()]
+    assert {r["name"]: r["ok"] for r in rows} == {name: True, "usesIt": True}
+    assert json.loads((tmp_path / "o" / "leandojo.json").read_text())[0]["traced_tactics"][0]["tactic"] == "rfl"

@@ -123,3 +123,69 @@ def test_cli_reports_bad_input(tmp_path, capsys):
     bad.write_text("{not json\n")
     assert main(["trace", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "bad.jsonl:1: not valid JSON" in capsys.readouterr().err
+
+
+def test_chunks_cut_only_between_commands():
+    from prover.trace.tracer import chunk_spans
+
+    code = ("namespace N\n\n" + "def a := 1\n\n" * 3 + "/- a comment\n\ndef inComment := 1\n-/\n\n"
+            "mutual\n\ndef ev : Nat → Bool\n  | 0 => true\n  | n+1 => od n\n\ndef od : Nat → Bool\n  | 0 => false\n"
+            "  | n+1 => ev n\n\nend\n\n#guard_msgs in\n\n#eval 1\n\ntheorem t : True := by\n\n  trivial\n\nend N\n")
+    spans = chunk_spans(code, max_lines=1)
+    lines = code.split("\n")
+    assert spans[0][0] == 0 and spans[-1][1] == len(lines)
+    assert all(b == c for (_, b), (c, _) in zip(spans, spans[1:]))  # contiguous, nothing lost
+    starts = [lines[a] for a, _ in spans[1:]]
+    assert "def inComment := 1" not in starts and "def od : Nat → Bool" not in starts and "end" not in starts
+    assert "#eval 1" not in starts and "  trivial" not in starts
+    assert "mutual" in starts and "theorem t : True := by" in starts
+    assert chunk_spans(code) == [(0, len(lines))]  # short texts are one request
+
+
+class _HangsOn:
+    """A stand-in server whose `trace` times out on texts containing a marker; answers nothing otherwise."""
+
+    def __init__(self, marker: str):
+        self.marker, self.prefixes = marker, []
+
+    def trace(self, code, prefix="", **kw):
+        from prover.lean.protocol import LeanTimeout
+
+        self.prefixes.append(prefix)
+        if self.marker in code:
+            raise LeanTimeout("trace ran past 1 s; Lean was restarted")
+        return {"declarations": [], "prefix_failed": 0}
+
+
+def test_a_hung_chunk_costs_only_its_lines_and_leaves_the_prefix():
+    from prover.trace.source import TraceUnit
+    from prover.trace.tracer import trace_unit
+
+    code = "def a := 1\n\ndef b := 2\n\ndef hang := 3\n\ndef c := 4\n"
+    srv = _HangsOn("hang")
+    tf = trace_unit(srv, TraceUnit("x.lean", code), max_lines=2)
+    assert tf.failed_chunks == ["lines 5-6: timeout"] and tf.status == "errors"
+    assert "def b" in srv.prefixes[-1] and "hang" not in srv.prefixes[-1]
+    assert export.summarise([tf])["total"]["failures"] == {"chunk: timeout": 1}
+
+
+@pytest.mark.lean
+def test_chunked_trace_matches_one_request(lean, tmp_path):
+    """Chunks see the text before them (namespaces, definitions) and report whole-file offsets and lines."""
+    code = "namespace Q\n\ndef dbl (n : Nat) : Nat := n + n\n\n" + SMALL.replace("#eval 1\n", "") + \
+        "theorem dbl_eq (n : Nat) : dbl n = 2 * n := by\n  unfold dbl\n  omega\n\nend Q\n"
+    f = tmp_path / "C.lean"
+    f.write_text(code)
+    (unit,) = load_units([f])
+    (whole,) = trace_units(lean, [unit], max_lines=10_000)
+    (chunked,) = trace_units(lean, [unit], max_lines=4)
+    assert not chunked.failed_chunks
+
+    def view(tf):
+        return [(d.full_name, d.line, d.start, d.ok, [(t.tactic, t.start, t.line, t.state_before, t.state_after,
+                                                       [p.full_name for p in t.premises]) for t in d.tactics])
+                for d in tf.decls]
+
+    assert view(chunked) == view(whole)
+    d = next(d for d in chunked.decls if d.name == "dbl_eq")
+    assert d.full_name == "Q.dbl_eq" and d.exportable and [t.tactic for t in d.tactics] == ["unfold dbl", "omega"]

@@ -35,12 +35,14 @@ def library_has(module: str) -> bool:
 
 
 def open_tracer(preludes: list[str], imports: tuple[str, ...], timeout: float, trusted: bool):
-    """A daemon with this configuration when tracing untrusted input, else a fresh server."""
+    """A daemon with this configuration when tracing untrusted input, else a fresh server. Without preludes of
+    our own any daemon that imports only `Lean` will do (`make daemon-start`'s has the miniF2F prelude): `run`
+    then traces in its pristine environment, so the daemon's prelude cannot clash with the traced files."""
     from ..lean import LeanServer
     from ..lean.daemon import find_daemon
 
     if not trusted:
-        remote = find_daemon(preludes, imports)
+        remote = find_daemon(preludes or (None if imports == ("Lean",) else []), imports)
         if remote is not None:
             return remote
     srv = LeanServer(preludes=preludes, imports=imports, request_timeout=timeout)
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{tf.status:>15}  {n:4d} tactics  {tf.seconds:6.1f}s  {tf.path}", file=sys.stderr, flush=True)
 
         files = trace_units(server, units, trusted=args.trusted, heartbeats=args.heartbeats, timeout=args.timeout,
-                            progress=progress)
+                            progress=progress, use_preludes=bool(preludes))
     except (BackendError, LeanError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

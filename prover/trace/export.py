@@ -47,6 +47,8 @@ def summarise(files: list[TracedFile]) -> dict[str, Any]:
         decls = [d for f in fs for d in f.decls if _is_decl(d)]
         reasons = Counter(d.reason for d in decls if d.reason)
         reasons.update(f"file: {f.status}" for f in fs if f.status not in ("ok", "errors"))
+        reasons.update(f"chunk: {c.rsplit(': ', 1)[1]}" for f in fs if f.status in ("ok", "errors")
+                       for c in f.failed_chunks)
         out[corpus] = {
             "files": len(fs), "files_ok": sum(f.status == "ok" for f in fs), "declarations": len(decls),
             "declarations_elaborated": sum(d.ok and not d.refused for d in decls),
@@ -112,7 +114,8 @@ def write(out: Path, files: list[TracedFile], meta: dict[str, dict[str, Any]] | 
         decls = [d for d in f.decls if _is_decl(d)]
         file_rows.append({"path": f.path, "corpus": f.corpus, "status": f.status, "error": f.error,
                           "notes": f.notes, "missing_imports": f.missing_imports,
-                          "prefix_failed": f.prefix_failed, "declarations": len(decls),
+                          "prefix_failed": f.prefix_failed, "failed_chunks": f.failed_chunks,
+                          "declarations": len(decls),
                           "elaborated": sum(d.ok for d in decls), "exported": sum(d.exportable for d in decls),
                           "seconds": round(f.seconds, 2)})
         code = f.code.encode()
