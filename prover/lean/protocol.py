@@ -458,6 +458,7 @@ class TraceDecl(Wire):
     column: int | None = wire("natural-number", None)
     end_line: int | None = wire("natural-number", None)
     end_column: int | None = wire("natural-number", None)
+    walk_ms: int | None = wire("natural-number", None)  # time spent walking its info trees
 
 
 @dataclass(frozen=True)
@@ -467,6 +468,7 @@ class TraceAnswer(Answer):
 
     declarations: tuple[TraceDecl, ...] = wire(TraceDecl, many=True)
     prefix_failed: int = wire("natural-number")
+    prefix_ms: int | None = wire("natural-number", None)  # time spent elaborating the prefix
 
 
 @dataclass(frozen=True)
