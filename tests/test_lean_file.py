@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prover.run.inputs import InputError, NothingToProve, from_lean_file, from_statement, kind_of
-from prover.run.lean_file import LeanFileError, context, fill, scan
+from prover.lean.lean_file import LeanFileError, context, fill, scan
 
 SOURCE = '''import Lean
 /- a block /- nested: theorem fake1 : False := sorry -/ still a comment -/

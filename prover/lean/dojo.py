@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, Sequence, Union
 
 from ..io import read_jsonl
+from . import lean_file
+from .check_file import FileError, read_source
 from .judge import proof_text, verify_proof
 from .protocol import LeanCrash, LeanError as _ServerError, LeanTimeout, ProofState, normalize_statement
 
@@ -119,7 +121,11 @@ class Theorem:
                                 "local folder as the repo url, an existing path, or `statement=`)")
         if path.suffix == ".jsonl":
             return _statement_from_jsonl(path, self.full_name)
-        return statement_from_source(path.read_text(errors="replace"), self.full_name, str(path))
+        try:
+            code = read_source(path)
+        except FileError as e:
+            raise DojoInitError(str(e)) from None
+        return statement_from_source(code, self.full_name, str(path))
 
 
 def _statement_from_jsonl(path: Path, name: str) -> str:
@@ -134,51 +140,19 @@ def _statement_from_jsonl(path: Path, name: str) -> str:
     raise DojoInitError(f"{path}: no row named {name!r}")
 
 
-_DECL = r"(?:^|\n)[ \t]*(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|nonrec)\s+)*(?:theorem|lemma)\s+"
-
-
 def statement_from_source(code: str, full_name: str, where: str = "<source>") -> str:
-    """The header of `theorem full_name ... :=` in a file (by its last name component; the first match whose
-    enclosing namespaces, when written as `namespace X`, agree with the full name)."""
-    parts = full_name.split(".")
-    for i in range(len(parts)):
-        short = ".".join(parts[i:])
-        for m in re.finditer(_DECL + re.escape(short) + r"(?=[\s:({\[⦃])", code):
-            ns = _namespace_at(code, m.start())
-            if ".".join([*ns, short]) != full_name and ns:
-                continue
-            head = code[m.start():]
-            cut = _top_level_assign(head)
-            if cut is None:
-                raise DojoInitError(f"{where}: `{full_name}` has no `:=`")
-            text = head[:cut].strip()
-            text = re.sub(r"^(?:@\[[^\]]*\]\s*)?(?:(?:private|protected|nonrec)\s+)*", "", text)
-            text = re.sub(r"^lemma\s", "theorem ", text)
-            return re.sub(r"^theorem\s+" + re.escape(short), "theorem " + parts[-1], text)
-    raise DojoInitError(f"{where}: no theorem named {full_name!r}")
-
-
-def _namespace_at(code: str, pos: int) -> list[str]:
-    stack: list[str] = []
-    for m in re.finditer(r"^[ \t]*(namespace|end)\s+([^\s]+)?", code[:pos], re.M):
-        if m.group(1) == "namespace" and m.group(2):
-            stack += m.group(2).split(".")
-        elif m.group(1) == "end" and m.group(2) and stack:
-            for _ in m.group(2).split("."):
-                stack and stack.pop()
-    return stack
-
-
-def _top_level_assign(text: str) -> int | None:
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch in "([{⟨⦃":
-            depth += 1
-        elif ch in ")]}⟩⦄":
-            depth -= 1
-        elif ch == ":" and depth == 0 and text.startswith(":=", i):
-            return i
-    return None
+    """The header `theorem <last name component> binders : type` of the theorem `full_name` of a file, found by
+    the project's one Lean lexer (prover/lean/lean_file.py: comments and strings are not code). A theorem
+    declared outside any namespace also answers to a longer `full_name` ending in its written name."""
+    try:
+        found = lean_file.theorems(code)
+    except lean_file.LeanFileError as e:
+        raise DojoInitError(f"{where}: {e}") from None
+    exact = [t for t in found if t.name == full_name]
+    loose = [t for t in found if not t.namespaces and full_name.endswith("." + t.name)]
+    for t in exact or loose:
+        return "theorem " + full_name.split(".")[-1] + t.statement[len("theorem " + t.name):]
+    raise DojoInitError(f"{where}: no theorem named {full_name!r} with a `:=`")
 
 
 # ----------------------------------------------------------------------------- states and results

@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..io import atomic_write_text, dumps_row
 from ..lean.check_file import FileError, read_source
-from . import lean_file
+from ..lean import lean_file
 from .results import TheoremResult
 
 PROBLEMS_NAME = "problems.jsonl"

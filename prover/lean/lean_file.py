@@ -15,22 +15,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..lean.lexer import LeanLexError, Token, tokens
+from .lexer import LeanLexError, Token, tokens
 
 MODIFIERS = ("private", "protected", "noncomputable", "nonrec", "unsafe", "partial")
 
 
 @dataclass(frozen=True)
-class SorryTheorem:
-    """A declaration whose proof is `sorry`. `statement` is `theorem Qualified.name binders : type` (comments
-    blanked, ready for Lean's `start`); `proof_span` is the `:= ... sorry` text that `fill` replaces."""
+class FileTheorem:
+    """A `theorem`/`lemma` of a file with a `:=`. `statement` is `theorem Qualified.name binders : type`
+    (comments blanked, ready for Lean's `start`); `proof_span` is the `:= ...` text that `fill` replaces;
+    `sorry`: the whole proof is `sorry` (`:= sorry` or `:= by sorry`)."""
 
     name: str  # qualified by the enclosing namespaces
+    written_name: str  # as the file writes it
+    namespaces: tuple[str, ...]  # open at the declaration
     statement: str
     keyword_start: int
     proof_span: tuple[int, int]
     line: int
     indent: int
+    sorry: bool
 
 
 LeanFileError = LeanLexError  # the file cannot be read as Lean; the message gives the line
@@ -104,10 +108,10 @@ def _next_command(tokens: list[Token], k: int) -> int:
     return len(tokens)
 
 
-def scan(source: str) -> list[SorryTheorem]:
-    """Every theorem/lemma whose whole proof is `sorry`, in file order."""
+def theorems(source: str) -> list[FileTheorem]:
+    """Every theorem/lemma with a `:=` at its top level, in file order."""
     tokens, skipped = lex(source)
-    out: list[SorryTheorem] = []
+    out: list[FileTheorem] = []
     scopes = _namespaces(tokens)
     for k in _decls(tokens):
         if k + 1 >= len(tokens):
@@ -117,8 +121,6 @@ def scan(source: str) -> list[SorryTheorem]:
         if assign is None:
             continue
         body = [t.text for t in tokens[assign + 1:end]]
-        if body not in (["sorry"], ["by", "sorry"]):
-            continue
         kw, name_tok = tokens[k], tokens[k + 1]
         ns = scopes[k]
         name = name_tok.text.removeprefix("_root_.") if name_tok.text.startswith("_root_.") else \
@@ -127,10 +129,16 @@ def scan(source: str) -> list[SorryTheorem]:
         statement = f"theorem {name}{' '.join(head.split()) and ' ' + ' '.join(head.split())}"
         last = tokens[end - 1]
         line_start = source.rfind("\n", 0, kw.start) + 1
-        out.append(SorryTheorem(name=name, statement=statement, keyword_start=kw.start,
-                                proof_span=(tokens[assign].start, last.end), line=kw.line,
-                                indent=len(source[line_start:kw.start]) - len(source[line_start:kw.start].lstrip())))
+        out.append(FileTheorem(name=name, written_name=name_tok.text, namespaces=tuple(ns), statement=statement,
+                               keyword_start=kw.start, proof_span=(tokens[assign].start, last.end), line=kw.line,
+                               indent=len(source[line_start:kw.start]) - len(source[line_start:kw.start].lstrip()),
+                               sorry=body in (["sorry"], ["by", "sorry"])))
     return out
+
+
+def scan(source: str) -> list[FileTheorem]:
+    """Every theorem/lemma whose whole proof is `sorry`, in file order."""
+    return [t for t in theorems(source) if t.sorry]
 
 
 def fill(source: str, proofs: dict[str, list[str]]) -> str:
