@@ -1,4 +1,4 @@
-"""Test doubles: a toy proof environment and a scripted tactic generator.
+"""Test doubles: a toy proof environment, a scripted tactic generator, a character-level tokenizer.
 
 The toy environment's goals are natural numbers written as `⊢ n`; a statement `theorem t : n` starts at n.
 Tactics: `dec` (n -> n-1), `half` (n -> n/2, even n only), `split` (n -> two goals n-1 and 0, the main goal
@@ -136,3 +136,16 @@ def gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def char_tokenizer(texts):
+    """A character-level tokenizer (no download): every character of `texts` is a token."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = sorted({c for t in texts for c in t})
+    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
+    tk.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from fakes import char_tokenizer
 from prover.generate.prompt import format_example
 from prover.train.trainer import IGNORE, collate, encode_pair, length_grouped_rounds
 
@@ -36,19 +37,6 @@ PAIRS = [
 STEPS, SAVE_EVERY = 8, 4
 TRAIN_ARGS = ["--max-steps", str(STEPS), "--save-every", str(SAVE_EVERY), "--lr", "1e-2", "--batch-size", "2",
               "--max-len", "128", "--min-lr-ratio", "1.0", "--seed", "3", "--no-progress"]
-
-
-def char_tokenizer(texts):
-    """A character-level tokenizer (no download): every character of `texts` is a token."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    chars = sorted({c for t in texts for c in t})
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tk.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
 
 
 @pytest.fixture(scope="module")

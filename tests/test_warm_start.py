@@ -15,6 +15,7 @@ import torch
 
 from prover.generate import GoalRequest, format_prompt
 from prover.generate.hf import HFGenerator
+from fakes import char_tokenizer
 from prover.generate.prompt import format_example
 from prover.train.trainer import dataset_loss, encode_pair
 from prover.train.warm_start import WarmStartConfig, data_files, load_data, main, warm_start
@@ -36,18 +37,6 @@ THEOREMS = {  # theorem -> its steps (goals, tactic)
 }
 PROVED = {"lt_trans'": [(["a b c : Nat", "h₀ : a < b", "h₁ : b < c", "⊢ a < c"], "omega")],
           "bogus": [(["⊢ 1 = 1"], "sorry")]}  # a sorry step is never training data
-
-
-def char_tokenizer(texts):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    chars = sorted({c for t in texts for c in t})
-    vocab = {"<pad>": 0, "<eos>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    tk.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
 
 
 @pytest.fixture(scope="module")
