@@ -149,3 +149,14 @@ def char_tokenizer(texts):
     tk.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
     tk.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>")
+
+
+def tiny_llama(tok, **config):
+    """A randomly initialised 2-layer, 32-wide Llama for `tok`'s vocabulary (no download); `config` adds or
+    overrides LlamaConfig fields. Seed torch before calling for a reproducible model."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    base = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    return LlamaForCausalLM(LlamaConfig(**{**base, **config}))

@@ -13,6 +13,7 @@ from autoform.examples import Example, ExampleIndex, load_examples
 from autoform.problems import InputError, read_problems
 from autoform.prompt import INSTRUCTION, build_prompt, extract_statement
 from autoform.statement import StatementError, normal_form, parse_statement
+from fakes import tiny_llama
 
 
 def words(text: str) -> int:  # a stand-in tokenizer: one token per whitespace-separated word
@@ -116,18 +117,15 @@ def test_examples_skip_rows_without_informal_text(tmp_path):
 
 def test_hf_sampler_with_a_tiny_model_stops_at_the_stop_string_and_scores():
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from autoform.sampler import HFSampler
     from prover.generate.models import default_model_path
 
     tok = AutoTokenizer.from_pretrained(default_model_path())
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      initializer_range=0.5, tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    s = HFSampler(model=LlamaForCausalLM(cfg).eval(), tokenizer=tok, max_new_tokens=24, batch_size=8)
+    model = tiny_llama(tok, max_position_embeddings=4096, initializer_range=0.5, bos_token_id=tok.bos_token_id)
+    s = HFSampler(model=model.eval(), tokenizer=tok, max_new_tokens=24, batch_size=8)
     out = s.sample(["Problem: a\nLean 4: theorem a", "Problem: bb bb\nLean 4: theorem b"], 5, stop=("e",))
     assert len(out) == 2
     for samples in out:

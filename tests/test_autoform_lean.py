@@ -18,6 +18,7 @@ from autoform.run import RunConfig, run
 from autoform.sampler import Sample
 from autoform.statement import parse_statement
 from prover.generate.base import GeneratorStats
+from fakes import tiny_llama
 
 pytestmark = pytest.mark.lean
 
@@ -205,18 +206,15 @@ def test_end_to_end_with_a_tiny_random_model(lean, tmp_path):
     """The real path: bundled MiniLM retrieval, a local HF model (tiny and random: its statements are noise),
     Lean's verdicts, every output file."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from autoform.sampler import HFSampler
     from prover.generate.models import default_model_path
 
     tok = AutoTokenizer.from_pretrained(default_model_path())
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    sampler = HFSampler(model=LlamaForCausalLM(cfg).eval(), tokenizer=tok, max_new_tokens=16, batch_size=8)
+    model = tiny_llama(tok, max_position_embeddings=4096, bos_token_id=tok.bos_token_id)
+    sampler = HFSampler(model=model.eval(), tokenizer=tok, max_new_tokens=16, batch_size=8)
     src = tmp_path / "two.jsonl"
     rows = [json.loads(line) for line in open("data/minif2f_core/valid.jsonl")][:2]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))

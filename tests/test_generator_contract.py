@@ -23,6 +23,7 @@ from prover.generate import (BatchingGenerator, Candidate, FixedGenerator, Gener
                              OpenAIGenerator, TacticGenerator, build_generator)
 from prover.generate.memory import MemoryGenerator, Pair
 from prover.generate.structural import StructuralGenerator
+from fakes import tiny_llama
 from test_generators import SCRIPT, FakeOpenAIServer, assert_contract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,20 +49,17 @@ def peer():
 @pytest.fixture(scope="module")
 def tiny_hf():
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from prover.generate.hf import HFGenerator
     from prover.generate.models import default_model_path
 
     tok = AutoTokenizer.from_pretrained(default_model_path())
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      initializer_range=0.5, tie_word_embeddings=True, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    cfg = dict(max_position_embeddings=4096, initializer_range=0.5, bos_token_id=tok.bos_token_id)
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # next to a Lean server on 2 cores, one thread is steady
-    yield lambda: HFGenerator(model=LlamaForCausalLM(cfg).eval(), tokenizer=tok, max_new_tokens=8, batch_size=8)
+    yield lambda: HFGenerator(model=tiny_llama(tok, **cfg).eval(), tokenizer=tok, max_new_tokens=8, batch_size=8)
     torch.set_num_threads(before)
 
 

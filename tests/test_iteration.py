@@ -8,6 +8,7 @@ import pytest
 
 from prover.search import Budget
 from prover.train import iteration as it
+from fakes import tiny_llama
 
 pytestmark = pytest.mark.lean
 
@@ -19,17 +20,14 @@ POOL = [("p_comm", "theorem p_comm (a b : Nat) : a + b = b + a := by sorry"),
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from prover.generate.models import default_model_path
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(default_model_path())
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
     path = tmp_path_factory.mktemp("tiny") / "model"
-    LlamaForCausalLM(cfg).save_pretrained(path)
+    tiny_llama(tok, bos_token_id=tok.bos_token_id).save_pretrained(path)
     tok.save_pretrained(path)
     return path
 

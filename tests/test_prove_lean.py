@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fakes import GoalScriptGenerator
+from fakes import GoalScriptGenerator, tiny_llama
 from prover.generate import build_generator
 from prover.generate.fixed import FixedGenerator
 from prover.run.results import read_results
@@ -102,7 +102,7 @@ def test_a_tiny_model_trained_in_the_test_drives_the_hf_generator_to_a_proof(lea
     """No download: a 2-layer Llama with the bundled tokenizer learns `omega` after [PROOFSTEP] in a few
     steps, then proves a theorem through HFGenerator, best-first search and Lean's check."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
 
     from prover.generate import format_example
     from prover.generate.hf import HFGenerator
@@ -110,10 +110,7 @@ def test_a_tiny_model_trained_in_the_test_drives_the_hf_generator_to_a_proof(lea
 
     torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(default_model_path())
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model = LlamaForCausalLM(cfg)
+    model = tiny_llama(tok)
     goals = ["a b : Nat\n⊢ a + b = b + a", "x : Nat\nh : x < 3\n⊢ x < 5", "n : Nat\n⊢ n * 2 = n + n"]
     opt = torch.optim.AdamW(model.parameters(), lr=3e-2)
     for _ in range(60):

@@ -15,7 +15,7 @@ import torch
 
 from prover.generate import GoalRequest, format_prompt
 from prover.generate.hf import HFGenerator
-from fakes import char_tokenizer
+from fakes import char_tokenizer, tiny_llama
 from prover.generate.prompt import format_example
 from prover.train.trainer import dataset_loss, encode_pair
 from prover.train.warm_start import WarmStartConfig, data_files, load_data, main, warm_start
@@ -42,8 +42,6 @@ PROVED = {"lt_trans'": [(["a b c : Nat", "h₀ : a < b", "h₁ : b < c", "⊢ a 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """root/base (a tiny Llama and its tokenizer), root/traced/toy/leandojo.json, root/proofs/proofs.jsonl."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     root = tmp_path_factory.mktemp("warm")
     (root / "traced" / "toy").mkdir(parents=True)
     dojo = [{"full_name": name, "traced_tactics": [{"tactic": t, "state_before": s, "state_after": "no goals"}
@@ -58,10 +56,8 @@ def tiny(tmp_path_factory):
     texts += ["\n".join(g) + t for steps in PROVED.values() for g, t in steps] + [format_prompt([]) + "⋯"]
     tok = char_tokenizer(texts)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                      tie_word_embeddings=True, bos_token_id=1, eos_token_id=1, pad_token_id=0)
-    LlamaForCausalLM(cfg).save_pretrained(root / "base")
+    tiny_llama(tok, max_position_embeddings=512, bos_token_id=1, eos_token_id=1, pad_token_id=0).save_pretrained(
+        root / "base")
     tok.save_pretrained(root / "base")
     return root
 
