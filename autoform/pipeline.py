@@ -30,6 +30,7 @@ from .problems import InformalProblem
 from .prompt import STATEMENT_STOP, build_prompt, extract_statement
 from .sampler import TextSampler
 from .statement import StatementError, normal_form, parse_statement
+from prover.config import help_meta as _help
 
 PRELUDE_NAMES = {"Nat.Prime": r"\b(Nat\.)?Prime\b|\.Prime\b", "Nat.factorial": r"\bfactorial\b|\w!",
                  "Nat.choose": r"\bchoose\b", "Nat.digits": r"\bdigits\b"}
@@ -37,9 +38,6 @@ PRELUDE_NAMES = {"Nat.Prime": r"\b(Nat\.)?Prime\b|\.Prime\b", "Nat.factorial": r
 # statement of a prompt example, verbatim
 NEVER_CHOSEN = {"vacuous", "refuted", "copied_example"}
 
-
-def _help(text: str) -> dict:
-    return {"help": text}
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from prover.config import config_diff, describe_diff
+from prover.config import help_meta as _help
 from prover.io import JsonlAppender, read_jsonl_rows
 from prover.run.manifest import TRANSPORT_OPTIONS, build_manifest, read_manifest, sha256_file, write_manifest
 
@@ -35,9 +36,6 @@ RESUME_MAY_CHANGE = ("out", "resume", "progress", "limit", "batch", "prelude",  
 class RunError(ValueError):
     pass
 
-
-def _help(text: str, **more: Any) -> dict:
-    return {"help": text, **more}
 
 
 @dataclass

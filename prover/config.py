@@ -53,6 +53,11 @@ class ConfigError(ValueError):
     """A bad config file or value; the message names the file, the key and what was wrong."""
 
 
+def help_meta(text: str, **more: Any) -> dict:
+    """A config field's metadata: its `--help` text and any of the keys above (aliases, ...)."""
+    return {"help": text, **more}
+
+
 # ---------------------------------------------------------------------------------------- KEY=VALUE
 def parse_value(text: str) -> Any:
     """`"8"` -> 8, `"0.5"` -> 0.5, `"true"/"false"/"none"` -> True/False/None (any case), else the text."""

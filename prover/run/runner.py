@@ -33,6 +33,7 @@ from .local import (LocalProver, build_generator, close_envs, crashed_result, pr
 from .manifest import (TRANSPORT_OPTIONS, build_manifest, data_info, prelude_info, read_manifest,
                        resume_differences, write_manifest)
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
+from ..config import help_meta as _help
 
 BASELINE_GENERATOR = "fixed"
 
@@ -42,9 +43,6 @@ log = logging.getLogger(__name__)
 class RunError(ValueError):
     pass
 
-
-def _help(text: str, **more: Any) -> dict:
-    return {"help": text, **more}
 
 
 @dataclass

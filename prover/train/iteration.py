@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..config import config_diff, config_dict, describe_diff
+from ..config import help_meta as _help
 from ..io import atomic_write_text, write_jsonl
 from ..run.bench import load_bench
 from ..run.manifest import TRANSPORT_OPTIONS, build_manifest, model_fingerprint, read_manifest, sha256_file, write_manifest
@@ -52,9 +53,6 @@ CURRENT = "current_model"  # a text file in the iterations folder: the path of t
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _help(text: str, **more: Any) -> dict:
-    return {"help": text, **more}
 
 
 @dataclass

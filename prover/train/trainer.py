@@ -69,6 +69,7 @@ from typing import Literal, Sequence
 import torch
 
 from ..io import atomic_write_json
+from ..config import help_meta as _help
 
 DS_CONFIG = Path(__file__).with_name("ds_zero3.json")
 CKPT_DIR = "checkpoints"
@@ -78,9 +79,6 @@ STATE_FILE = "trainer_state.json"
 IGNORE = -100
 log = logging.getLogger(__name__)
 
-
-def _help(text: str, **more) -> dict:
-    return {"help": text, **more}
 
 
 @dataclass

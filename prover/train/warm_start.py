@@ -42,15 +42,13 @@ from typing import Iterable, Literal, Sequence
 
 from ..generate.prompt import format_example
 from ..io import atomic_write_json, read_jsonl_rows
+from ..config import help_meta as _help
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 MANIFEST = "manifest.json"
 log = logging.getLogger(__name__)
 
-
-def _help(text: str, **more) -> dict:
-    return {"help": text, **more}
 
 
 @dataclass
