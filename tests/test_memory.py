@@ -101,3 +101,11 @@ def test_an_iteration_round_learns_pairs_the_next_round_uses(lean, tmp_path):
     # the round-1 pair is the most similar goal (similarity 1 beats the fixed list's prior): memory proposed it
     assert all((r.extra or {}).get("proof_sources") == ["memory"] for r in second.values())
     assert m2["metrics"]["collect"]["memory_before"] == m1["metrics"]["collect"]["memory_pairs"]
+
+
+def test_preflight_takes_the_name_traced_and_names_a_missing_memory_file(tmp_path):
+    from prover.run.runner import RunError, check_generator_spec
+
+    check_generator_spec("memory+fixed", {"memory": "traced"})  # data/traced/, as load_pairs reads it
+    with pytest.raises(RunError, match="no such file or folder: .*nowhere.jsonl"):
+        check_generator_spec("memory+fixed", {"memory": f"traced,{tmp_path / 'nowhere.jsonl'}"})

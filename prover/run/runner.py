@@ -277,8 +277,11 @@ def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
     if unknown:
         raise RunError(f"unknown generator {unknown[0]!r} in --generator {spec!r}; known: {', '.join(KNOWN)}")
     if "memory" in parts:  # its options name files: check they are there now, not after Lean's start-up
+        from ..generate.memory import TRACED
+
         for path in str(options.get("memory") or "").split(","):
-            if path.strip() and not Path(path.strip()).exists():
+            p = TRACED if path.strip() == "traced" else Path(path.strip())  # "traced": data/traced/, as load_pairs
+            if path.strip() and not p.exists():
                 raise RunError(f"--gen-opt memory: no such file or folder: {path.strip()}")
     if options:
         from ..generate import factory
