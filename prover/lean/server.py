@@ -294,15 +294,18 @@ class LeanServer:
     @staticmethod
     def _read_stdout(proc: subprocess.Popen, answers: queue.Queue, tail: list[str], prefix: str) -> None:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith(prefix):
-                try:
-                    answers.put(json.loads(line[len(prefix):]))
-                except json.JSONDecodeError:
-                    answers.put({"ok": False, "error": f"unreadable answer: {line[:200]}"})
-            elif "[DEBUG" not in line:
-                tail.append(line.rstrip("\n"))  # Lean's own messages (compile errors of the server)
-                del tail[:-200]
+        try:
+            for line in proc.stdout:
+                if line.startswith(prefix):
+                    try:
+                        answers.put(json.loads(line[len(prefix):]))
+                    except json.JSONDecodeError:
+                        answers.put({"ok": False, "error": f"unreadable answer: {line[:200]}"})
+                elif "[DEBUG" not in line:
+                    tail.append(line.rstrip("\n"))  # Lean's own messages (compile errors of the server)
+                    del tail[:-200]
+        except (ValueError, OSError):
+            pass  # a kill or restart closed the pipe under us ("I/O operation on closed file"): same as EOF
         answers.put(None)  # end of stream: the process is gone
 
     def _await_ready(self, t0: float) -> None:
