@@ -47,7 +47,9 @@ def test_statement_key_ignores_whitespace_binder_names_and_spelling():
 
 
 def test_goal_key_ignores_hypothesis_names_but_not_their_types():
-    assert goal_key("n : Nat\n⊢ ¬7 ∣ 2 ^ n + 1") == goal_key("k : Nat\n⊢ ¬7 ∣ 2 ^ k + 1")
+    # Lean's goals after `intros` for `(n : Nat) : ¬ 7 ∣ (2^n + 1)`, `(k : Nat) : ...` and `: ∀ n : Nat, ...`
+    assert goal_key("n : Nat\n⊢ ¬7 ∣ 2 ^ n + 1") == goal_key("k : Nat\n⊢ ¬7 ∣ 2 ^ k + 1") == \
+        goal_key("n✝ : Nat\n⊢ ¬7 ∣ 2 ^ n✝ + 1")
     assert goal_key("x y : Int\nhx : 0 < x\n⊢ False") == goal_key("a b : Int\nh₀ : 0 < a\n⊢ False")
     assert goal_key("x y : Int\nhx : 0 < x\n⊢ False") != goal_key("a b : Int\nh₀ : 0 < b\n⊢ False")
     assert goal_key("n : Nat\n⊢ ¬7 ∣ 2 ^ n + 1") != goal_key("n : Int\n⊢ ¬7 ∣ 2 ^ n + 1")
