@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-done
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup test demo prove formalize train-iteration bench-lean bench-generate probe-models daemon-start daemon-stop daemon-status check-data trace-corpora clean
+.PHONY: setup test demo prove formalize train-iteration pool bench-lean bench-generate probe-models daemon-start daemon-stop daemon-status check-data trace-corpora clean
 
 setup: $(STAMP)
 
@@ -57,17 +57,33 @@ FORMALIZE_ARGS ?= --k 4 --repair-rounds 1 --gen-opt dtype=bfloat16
 formalize: setup
 	$(PY) -m autoform --input "$(FORMALIZE_IN)" --out $(FORMALIZE_OUT) --resume $(FORMALIZE_ARGS)
 
-# One round of expert iteration (prove the pool, collect verified proofs, ZeRO-3 fine-tune, evaluate) into
-# iterations/NNN/; rerunning resumes an unfinished round, else starts the next. NPROC=2 trains on 2 processes.
-# One Lean server serves the whole round; the model generates in bf16 as in `make prove`. The trainer runs 3
-# epochs at lr 5e-5 (a few dozen examples: minutes on one CPU process).
-POOL         ?= data/train_pool/train_pool.jsonl
-ITER_DIR     ?= iterations
-NPROC        ?= 1
-TRAIN_BUDGET ?= max_expansions=6,samples_per_expansion=4,wall_seconds=25
-TRAIN_ARGS   ?= --gen-opt dtype=bfloat16 --train-arg "--epochs 3 --lr 5e-5"
+# One round of expert iteration (prove the pool, collect verified proofs, learn, evaluate) into iterations/NNN/;
+# rerunning resumes an unfinished round, else starts the next. One Lean server serves the whole round. The default
+# generator learns without gradients: the memory (seeded with the traced corpora, `memory=traced`) takes the
+# round's verified (state, tactic) pairs, then the goal-shape moves and the fixed tactics; a generator with `hf`
+# (TRAIN_GENERATOR=hf+structural+fixed) also fine-tunes the model with ZeRO-3 (NPROC=2: 2 processes; bf16
+# generation as in `make prove`; 3 epochs at lr 5e-5). The pool (`make pool`: the shipped pool plus the traced
+# corpora's standalone theorems) is searched with a larger budget than the benchmark, which gets PROVE_BUDGET so
+# its figures compare with `make prove`'s; a round is accepted on more proved, then fewer mean expansions, then
+# less mean wall time to proof (report.md says which decided).
+POOL            ?= data/train_pool/pool_plus.jsonl
+ITER_DIR        ?= iterations
+NPROC           ?= 1
+TRAIN_GENERATOR ?= memory+structural+fixed
+TRAIN_BUDGET    ?= max_expansions=16,wall_seconds=60,closers_first=1
+EVAL_BUDGET     ?= $(PROVE_BUDGET)
+TRAIN_ARGS      ?= --gen-opt memory=traced --gen-opt dtype=bfloat16 --train-arg "--epochs 3 --lr 5e-5"
 train-iteration: setup
-	$(PY) -m prover.train --pool $(POOL) --bench $(BENCH) --dir $(ITER_DIR) --budget $(TRAIN_BUDGET) --nproc $(NPROC) $(TRAIN_ARGS)
+	$(PY) -m prover.train --pool $(POOL) --bench $(BENCH) --dir $(ITER_DIR) --generator $(TRAIN_GENERATOR) \
+	  --budget $(TRAIN_BUDGET) --eval-budget $(EVAL_BUDGET) --nproc $(NPROC) $(TRAIN_ARGS)
+
+# The training pool of `make train-iteration`: data/train_pool/train_pool.jsonl plus every traced theorem
+# (data/traced/) whose corpus proof was sound and whose statement elaborates alone in core Lean with autoImplicit
+# false, minus valid-split problems (by name, contest problem, statement) and miniF2F-named rows, deduplicated by
+# statement; one Lean server. Writes POOL_OUT and POOL_OUT's .summary.json (counts per corpus, refusals by reason).
+POOL_OUT ?= data/train_pool/pool_plus.jsonl
+pool: setup
+	$(PY) scripts/build_pool.py --out $(POOL_OUT)
 
 # LoRA warm start of the default model (prover/train/warm_start.py) on the traced corpora (data/traced/) and the
 # verified proofs of every expert-iteration round (iterations/*/data/proofs.jsonl), in the prompt format the `hf`

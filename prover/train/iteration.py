@@ -21,8 +21,11 @@ round's verified (state, tactic) pairs to the memory (seconds), this round's eva
 prover use it. A generator without "hf" skips the train step. Memory only grows (its pairs are facts Lean
 checked), so it carries over whether or not the round is accepted.
 
-The new model becomes the current one (`iterations/current_model`) only if it proves more benchmark theorems,
-or as many with fewer expansions, or when `--force` is given.
+The new model becomes the current one (`iterations/current_model`) only if it is better on the benchmark
+(`compare_evals`: more proved; else as many with fewer mean expansions to proof; else as many, same expansions, and
+less mean wall time to proof), or when `--force` is given; report.md names the criterion that decided. The pool's
+search may have a larger budget (`--budget`, exploration) than the benchmark's (`--eval-budget`, comparable with
+`make prove`); the report states both.
 """
 from __future__ import annotations
 
@@ -60,7 +63,7 @@ class IterationConfig:
     """The settings of `python -m prover.train` (its flags and `--config FILE` keys, prover/config.py); the
     round's manifest records them, and the prove and evaluate steps refuse to resume with other settings."""
 
-    pool: Path = field(default=ROOT / "data" / "train_pool" / "train_pool.jsonl", metadata=_help(
+    pool: Path = field(default=ROOT / "data" / "train_pool" / "pool_plus.jsonl", metadata=_help(
         "training pool: JSONL theorems the prover tries, whose verified proofs become training data"))
     bench: Path = field(default=ROOT / "data" / "minif2f_core" / "valid.jsonl", metadata=_help(
         "benchmark that decides whether the new model is taken"))
@@ -143,12 +146,31 @@ def _manifest(d: Path) -> dict:
     return read_manifest(d) or {}
 
 
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
 def _pass(rows: Sequence[TheoremResult]) -> dict:
     proved = [r for r in rows if r.proved]
-    exp = [r.expansions_to_proof for r in proved if r.expansions_to_proof]
     return {"proved": len(proved), "total": len(rows), "pass_rate": len(proved) / max(1, len(rows)),
-            "mean_expansions_to_proof": sum(exp) / len(exp) if exp else None,
+            "mean_expansions_to_proof": _mean([r.expansions_to_proof for r in proved if r.expansions_to_proof]),
+            "mean_seconds_to_proof": _mean([r.seconds_to_proof for r in proved if r.seconds_to_proof is not None]),
             "proved_names": sorted(r.name for r in proved)}
+
+
+def compare_evals(before: dict, after: dict) -> tuple[bool, str]:
+    """Whether `after` (an `_pass` dict) beats `before`, and the criterion that decided, in this order: theorems
+    proved; then (as many proved) mean expansions to proof; then (those equal too) mean wall seconds to proof.
+    A mean missing on either side (no proofs, or an evaluation from before the field existed) decides nothing."""
+    if after["proved"] != before["proved"]:
+        return after["proved"] > before["proved"], (
+            f"theorems proved ({before['proved']} -> {after['proved']})")
+    for key, what in (("mean_expansions_to_proof", "mean expansions to proof"),
+                      ("mean_seconds_to_proof", "mean wall seconds to proof")):
+        b, a = before.get(key), after.get(key)
+        if a is not None and b is not None and a != b:
+            return a < b, f"as many proved; {what} ({b:.2f} -> {a:.2f})"
+    return False, "no difference (as many proved, same mean expansions and wall seconds to proof)"
 
 
 def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> dict:
@@ -252,15 +274,12 @@ def _steps(cfg: IterationConfig, root: Path, d: Path, m: dict, model: str, lean:
             after = before
         gained = sorted(set(after["proved_names"]) - set(before["proved_names"]))
         lost = sorted(set(before["proved_names"]) - set(after["proved_names"]))
-        better = after["proved"] > before["proved"] or (
-            after["proved"] == before["proved"] and before["mean_expansions_to_proof"] is not None and
-            after["mean_expansions_to_proof"] is not None and
-            after["mean_expansions_to_proof"] < before["mean_expansions_to_proof"])
+        better, criterion = compare_evals(before, after)
         accepted = new_model.is_dir() and (better or cfg.force)
         if accepted:
             atomic_write_text(root / CURRENT, str(new_model.resolve()) + "\n")  # never a half-written pointer
         done("evaluate", t0, l0, before=before, after=after, gained=gained, lost=lost, accepted=accepted,
-             forced=cfg.force and not better, output_model=model_fingerprint(new_model) if new_model.is_dir()
+             better=better, criterion=criterion, forced=cfg.force and not better, output_model=model_fingerprint(new_model) if new_model.is_dir()
              else None)
         _write_report(d, m)
 
@@ -347,8 +366,14 @@ def _write_report(d: Path, m: dict) -> None:
     b, a = ev["before"], ev["after"]
 
     def fmt(x: dict) -> str:
-        e = x["mean_expansions_to_proof"]
-        return f"{x['proved']}/{x['total']} ({100 * x['pass_rate']:.1f}%) | {'–' if e is None else f'{e:.2f}'}"
+        e, t = x["mean_expansions_to_proof"], x.get("mean_seconds_to_proof")
+        return (f"{x['proved']}/{x['total']} ({100 * x['pass_rate']:.1f}%) | {'–' if e is None else f'{e:.2f}'} | "
+                f"{'–' if t is None else f'{t:.2f}'}")
+
+    def budget(b: dict | None) -> str:  # the sizes, and any other field set away from Budget's defaults
+        default, always = asdict(Budget()), ("max_expansions", "samples_per_expansion", "wall_seconds")
+        return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in (b or {}).items()
+                        if k in always or default.get(k, object()) != v) or "–"
 
     tr = mt.get("train", {})
     if tr.get("skipped"):
@@ -375,15 +400,20 @@ def _write_report(d: Path, m: dict) -> None:
             timing.append(f"| {label} | {wall(step)} |")
     lines = [f"# Expert iteration {d.name}", "",
              f"Input model: `{m['input_model']}`", "",
+             f"Budgets: the pool's search `{budget(m.get('budget'))}`; the benchmark's `{budget(m.get('eval_budget'))}`"
+             + (" (the same)" if m.get("budget") == m.get("eval_budget") else ""), "",
              f"- Prove (training pool): {mt['prove']['proved']}/{mt['prove']['total']} proved",
              f"- Collect: {mt['collect']['proofs']} verified proofs, {mt['collect']['examples']} (state, tactic) "
              f"examples, {mt['collect']['rejected']} rejected",
              train_line, *([f"- Memory: {mt['collect']['memory_pairs']} (state, tactic) pairs "
                              f"(+{mt['collect']['memory_added']} this round), used by the evaluation after"]
                             if "memory_pairs" in mt["collect"] else []), "",
-             "| benchmark | proved (pass rate) | mean expansions to proof |", "|---|---|---|",
+             "| benchmark | proved (pass rate) | mean expansions to proof | mean wall seconds to proof |",
+             "|---|---|---|---|",
              f"| before | {fmt(b)} |", f"| after | {fmt(a)} |", "",
              f"Gained: {', '.join(ev['gained']) or '–'}. Lost: {', '.join(ev['lost']) or '–'}.", "",
+             *([f"Decided by: {ev['criterion']} ({'better' if ev.get('better') else 'not better'})", ""]
+               if ev.get("criterion") else []),
              f"**{'Accepted' if ev['accepted'] else 'Not accepted'}**" +
              (" (forced)" if ev.get("forced") else "") +
              (": the new model is now the current one." if ev["accepted"] else
