@@ -47,7 +47,7 @@ class RunConfig:
                                       "paragraph), or the problem itself"))
     out: Path = field(default=Path("runs/formalize"), metadata=_help("run directory"))
     model: str | None = field(default=None, metadata=_help(
-        "local model folder (default: the bundled model) or the URL of an OpenAI-compatible server, e.g. "
+        "local model folder (default: the bundled Qwen2.5-Coder-0.5B-Instruct) or the URL of an OpenAI-compatible server, e.g. "
         "http://localhost:8000/v1"))
     settings: FormalizeConfig = field(default_factory=FormalizeConfig, metadata={"cli": False})
     batch: int = field(default=4, metadata=_help("problems whose prompts go to the model together"))
@@ -179,9 +179,9 @@ def _lean_version() -> str | None:
 
 def _default_model() -> str | None:
     try:
-        from prover.generate.models import default_model_path
+        from prover.generate.models import FORMALIZE_MODEL_NAME, default_model_path
 
-        return str(default_model_path())
+        return str(default_model_path(FORMALIZE_MODEL_NAME))
     except FileNotFoundError:
         return None
 

@@ -68,7 +68,8 @@ class _StopAtStrings:
 
 
 class HFSampler(HFGenerator):
-    """A local Hugging Face causal LM (default: the bundled model). Long prompts keep their last tokens."""
+    """A local Hugging Face causal LM (`build_sampler` picks formalization's default). Long prompts keep their
+    last tokens."""
 
     name = "hf"
 
@@ -162,11 +163,16 @@ class OpenAISampler(OpenAIGenerator):
 
 
 def build_sampler(model: str | None, options: dict | None = None) -> TextSampler:
-    """An `OpenAISampler` for an http(s) URL, else an `HFSampler` for a local folder (None: the bundled model)."""
+    """An `OpenAISampler` for an http(s) URL, else an `HFSampler` for a local folder (None: formalization's
+    bundled default, `FORMALIZE_MODEL_NAME`)."""
     options = dict(options or {})
     # measured on 12 valid problems with the bundled 135M model: temperature 1.0 gave 0/12 statements that
     # elaborate, 0.3 gave 3/12 (it stays in the prompt's format); raise it for more varied samples
     options.setdefault("temperature", 0.3)
     if model and model.startswith(("http://", "https://")):
         return OpenAISampler(model, **options)
+    if not model or model == "default":
+        from prover.generate.models import FORMALIZE_MODEL_NAME, default_model_path
+
+        model = str(default_model_path(FORMALIZE_MODEL_NAME))  # formalization's default (models.py says why)
     return HFSampler(model, **options)

@@ -34,7 +34,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from prover.generate.models import DEFAULT_MODEL_NAME, SMALL_MODEL_NAME, model_dir  # noqa: E402
+from prover.generate.models import DEFAULT_MODEL_NAME, FORMALIZE_MODEL_NAME, SMALL_MODEL_NAME, model_dir  # noqa: E402
 
 STAMP_NAME = ".converted.json"
 
@@ -193,10 +193,10 @@ def setup(spec: ModelSpec) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    default = list(dict.fromkeys((DEFAULT_MODEL_NAME, SMALL_MODEL_NAME)))
+    default = list(dict.fromkeys((DEFAULT_MODEL_NAME, SMALL_MODEL_NAME, FORMALIZE_MODEL_NAME)))
     ap.add_argument("--model", action="append", choices=sorted(MODELS),
-                    help=f"install this bundled model (repeatable; default: {' and '.join(default)}: the default "
-                         f"model and the small one tests use)")
+                    help=f"install this bundled model (repeatable; default: {', '.join(default)}: the prover's "
+                         f"default, the small one tests use, formalization's default)")
     args = ap.parse_args(argv)
     for name in args.model or default:
         setup(MODELS[name])

@@ -158,3 +158,18 @@ def test_openai_sampler_sends_all_prompts_with_n_and_stop_and_merges_repeats():
         assert [x.text for x in out[1]] == [" (n : Nat) : n = n"] and out[1][0].count == 3
     finally:
         srv.close()
+
+
+def test_formalization_defaults_to_its_own_bundled_model(monkeypatch, tmp_path):
+    """No --model: the formalizer loads FORMALIZE_MODEL_NAME (chosen by measurement), not the prover's default;
+    a folder or a URL given is used as given."""
+    import autoform.sampler as sampler
+    from prover.generate import models
+
+    (tmp_path / models.FORMALIZE_MODEL_NAME).mkdir()
+    (tmp_path / models.FORMALIZE_MODEL_NAME / "config.json").write_text("{}")
+    monkeypatch.setattr(models, "model_dir", lambda name: tmp_path / name)
+    monkeypatch.setattr(sampler, "HFSampler", lambda model, **kw: ("hf", model))
+    assert sampler.build_sampler(None) == ("hf", str(tmp_path / models.FORMALIZE_MODEL_NAME))
+    assert sampler.build_sampler("some/folder") == ("hf", "some/folder")
+    assert models.FORMALIZE_MODEL_NAME != models.DEFAULT_MODEL_NAME
