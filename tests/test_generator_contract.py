@@ -21,7 +21,7 @@ import pytest
 
 from prover.generate import (BatchingGenerator, Candidate, FixedGenerator, GeneratorStats, GoalRequest,
                              OpenAIGenerator, TacticGenerator, build_generator)
-from prover.generate.memory import MemoryGenerator, Pair
+from prover.generate.memory import MemoryGenerator, Pair, Proof
 from prover.generate.structural import StructuralGenerator
 from fakes import tiny_llama
 from test_generators import SCRIPT, FakeOpenAIServer, assert_contract
@@ -36,6 +36,8 @@ REQUESTS = [
 PAIRS = [Pair("n : Nat\nh : n % 7 = 3\n⊢ (2 * n + 1) % 7 = 0", "rw [Nat.add_mod, h.symm]"),
          Pair("y : Nat\n⊢ y + 0 = y", "simp"), Pair("y : Nat\n⊢ y + 0 = y", "omega"),
          Pair("p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q", "exact ⟨hp, hq⟩")]
+PROOFS = [Proof("p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q", ("constructor", "· exact hp", "· exact hq")),
+          Proof("y : Nat\n⊢ y + 0 = y", ("simp",))]  # a one-step proof is the same candidate as its pair
 
 
 # ------------------------------------------------------------------------------------------- the generators
@@ -67,7 +69,7 @@ def tiny_hf():
 GENERATORS = {
     "fixed": (lambda fx: FixedGenerator(), None, True),
     "structural": (lambda fx: StructuralGenerator(), None, True),
-    "memory": (lambda fx: MemoryGenerator(PAIRS, k=4), "n", True),
+    "memory": (lambda fx: MemoryGenerator(PAIRS, k=4, proofs=PROOFS), "n", True),
     "mix": (lambda fx: build_generator("structural+memory+fixed"), None, True),
     "batching": (lambda fx: BatchingGenerator(MemoryGenerator(PAIRS, k=4), max_batch=8), "n", True),
     "openai": (lambda fx: OpenAIGenerator(fx["peer"].url, max_tokens=10, max_retries=0), "n", True),
