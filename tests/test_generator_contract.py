@@ -6,7 +6,8 @@ structural and memory. Also the boundary "generators never judge": no generator 
 The contract: `generate(requests, n)` returns one list per request, in request order; each list holds at
 most `n` candidates (rule-based generators may return their whole list), with distinct paths (each step
 whitespace normalised; a single tactic is a path of one step), sorted by logprob descending, each logprob a
-finite natural-log probability <= 0; one call is counted in `stats` (calls +1, prompts + len(requests), candidates + what was returned)."""
+finite natural-log probability <= 0; one call is counted in `stats` (calls +1, prompts + len(requests),
+candidates + what was returned)."""
 from __future__ import annotations
 
 import copy
@@ -119,7 +120,8 @@ def test_the_contract_check_catches_each_broken_rule():
         "one list per request": [ok[0], ok[0]],
         "at most n": [ok[0] + [Candidate("rfl", -0.9)]],
         "distinct": [[Candidate("simp", -0.1), Candidate(" simp ", -0.5)]],
-        "distinct paths": [[Candidate("intro n", -0.1, steps=("simp",)), Candidate("intro  n", -0.5, steps=(" simp",))]],
+        "distinct paths": [[Candidate("intro n", -0.1, steps=("simp",)),
+                            Candidate("intro  n", -0.5, steps=(" simp",))]],
         "no empty step": [[Candidate("intro n", -0.1, steps=("",))]],
         "sorted": [[Candidate("omega", -0.5), Candidate("simp", -0.1)]],
         "logprob <= 0": [[Candidate("simp", 0.3)]],

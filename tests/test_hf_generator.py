@@ -237,7 +237,8 @@ def test_few_shot_prefix(tiny_model, tokenizer):
 # ------------------------------------------------------------------------------------------- whole proofs
 STATEMENT = "theorem t (n : Nat) : n + 0 = n := by sorry"
 RAW_PROOFS = [
-    "  intro n\n  induction n with\n  | zero => rfl\n  | succ k ih =>\n    simp\n    omega\ntheorem next : True := trivial",
+    "  intro n\n  induction n with\n  | zero => rfl\n  | succ k ih =>\n    simp\n    omega\n"
+    "theorem next : True := trivial",
     "  omega\n```\njunk",
     "  simp -- a comment, not a step\n\n  rfl [GOAL] junk",
     "\tomega",  # a tab: Lean could not read it, so neither does the splitter

@@ -354,8 +354,8 @@ class HFGenerator:
         mask = torch.cat([pmask, torch.ones_like(pmask[:, :1])], dim=1)
         # generate() repeats the inputs n times (samples or beams) but not a cache passed in: repeat it here
         cache = self._cache(kv, torch.arange(len(last), device=ids.device).repeat_interleave(n))
-        common = dict(max_new_tokens=max_new_tokens or self.max_new_tokens, num_return_sequences=n, pad_token_id=self.pad_id,
-                      eos_token_id=self.stop_ids, bos_token_id=None, use_cache=True)
+        common = dict(max_new_tokens=max_new_tokens or self.max_new_tokens, num_return_sequences=n,
+                      pad_token_id=self.pad_id, eos_token_id=self.stop_ids, bos_token_id=None, use_cache=True)
         if self.mode == "beam":
             cfg = GenerationConfig(do_sample=False, num_beams=n, early_stopping=True, length_penalty=1.0,
                                    **common)
@@ -491,7 +491,7 @@ class HFGenerator:
         prompts = [self._encode(self.proof_prefix + format_proof_prompt(st))[-self.max_prompt_tokens:]
                    for st in statements]
         per_call = max(1, self.batch_size // n)
-        splits = [min(self.batch_size, n - k) for k in range(0, n, self.batch_size)]
+        splits = [n] if self.mode == "beam" else [min(self.batch_size, n - k) for k in range(0, n, self.batch_size)]
         out: list[list[Candidate]] = []
         gen_tokens = 0
         s = self.stats.extra

@@ -384,7 +384,8 @@ def _write_report(d: Path, m: dict) -> None:
              train_line, *([f"- Memory: {mt['collect']['memory_pairs']} (state, tactic) pairs "
                              f"(+{mt['collect']['memory_added']} this round)"
                              + (f" and {mt['collect']['memory_proofs']} whole proofs "
-                                f"(+{mt['collect']['memory_proofs_added']})" if "memory_proofs" in mt["collect"] else "")
+                                f"(+{mt['collect']['memory_proofs_added']})"
+                                if "memory_proofs" in mt["collect"] else "")
                              + ", used by the evaluation after"]
                             if "memory_pairs" in mt["collect"] else []), "",
              "| benchmark | proved (pass rate) | mean expansions to proof |", "|---|---|---|",
