@@ -156,3 +156,19 @@ def test_a_stored_proof_proves_its_theorem_in_one_expansion_of_the_search():
     res = BestFirstSearch(env, mem, Budget(max_expansions=4), debug=True).search("theorem t : 3", "t")
     assert res.status == "proved" and res.proof == ["dec", "dec", "dec", "zero"] and res.expansions == 1
     assert res.proof_sources == ["memory-proof"] * 4 and env.calls == 4
+
+
+@pytest.mark.lean
+def test_a_stored_two_step_proof_proves_a_renamed_theorem_with_lean(lean):
+    from prover.generate.memory import Proof
+    from prover.search import BestFirstSearch, Budget
+
+    stored = Proof(ROOT_STORED, ("have hb : b = 5 := by omega",
+                                 "induction a with\n| zero => omega\n| succ k ih => omega"))  # `|` at the step's column
+    mem = MemoryGenerator(proofs=[stored])
+    res = BestFirstSearch(lean, mem, Budget(max_expansions=1, samples_per_expansion=4, wall_seconds=120)).search(
+        "theorem mem_renamed (x y : Nat) (hsum : x + y = 20) (hrel : x = 3 * y) : x - y = 10 := by sorry",
+        "mem_renamed")
+    assert res.status == "proved" and res.verified and res.expansions == 1 and res.tactic_calls == 2
+    assert res.proof == ["have hb : y = 5 := by omega", "induction x with\n| zero => omega\n| succ k ih => omega"]
+    assert res.proof_sources == ["memory-proof"] * 2
