@@ -74,7 +74,8 @@ class ToyEnv:
 
 
 class ScriptedGenerator:
-    """Proposes, for a goal list whose main goal is `⊢ n`, the tactics `table[n]` (or `default`)."""
+    """Proposes, for a goal list whose main goal is `⊢ n`, the tactics `table[n]` (or `default`); a tuple of
+    tactics in the table is a path candidate (`Candidate.steps`). Every request is kept in `requests`."""
 
     name = "scripted"
 
@@ -84,14 +85,17 @@ class ScriptedGenerator:
         self.default = default or []
         self.stats = GeneratorStats()
         self.batches: list[int] = []
+        self.requests: list[GoalRequest] = []
 
     def generate(self, requests: list[GoalRequest], num_samples: int) -> list[list[Candidate]]:
         self.stats.calls += 1
         self.batches.append(len(requests))
+        self.requests += requests
         out = []
         for r in requests:
             main = int(r.goals[0].removeprefix("⊢ ")) if r.goals else None
-            cands = [Candidate(t, lp, 1) for t, lp in self.table.get(main, self.default)]
+            cands = [Candidate(t, lp, 1) if isinstance(t, str) else Candidate(t[0], lp, len(t), steps=tuple(t[1:]))
+                     for t, lp in self.table.get(main, self.default)]
             out.append(sorted(cands, key=lambda c: -c.logprob)[:num_samples])
         return out
 

@@ -24,6 +24,8 @@ def proved(name: str, proof: str, text: str | None = None) -> TheoremResult:
 def test_split_tactics_inverts_the_runner_join():
     tacs = ["intro n", "induction n with\n  | zero => rfl\n  | succ k ih => omega", "simp"]
     assert split_tactics("\n".join(tacs)) == tacs
+    whole = ["intro n", "induction n with\n| zero => rfl\n| succ k ih => omega", "simp"]  # as a split whole proof
+    assert split_tactics("\n".join(whole)) == whole
 
 
 def test_unsound_or_changed_proofs_are_rejected_and_sound_ones_kept(lean):

@@ -1,11 +1,13 @@
 """The generator contract (prover/generate/base.py), checked in one place for every generator: fixed, mix,
 batching, hf (a tiny random model with the real tokenizer), openai (against the local scripted HTTP peer),
-structural and memory. Also the boundary "generators never judge": no generator module loads the Lean client.
+structural and memory. Also the boundary "generators never judge": no generator module loads the Lean client
+(the Lean lexer, pure text, which splits a sampled proof into steps, is allowed).
 
 The contract: `generate(requests, n)` returns one list per request, in request order; each list holds at
-most `n` candidates (rule-based generators may return their whole list), with distinct tactics (whitespace
-normalised), sorted by logprob descending, each logprob a finite natural-log probability <= 0; one call is
-counted in `stats` (calls +1, prompts + len(requests), candidates + what was returned)."""
+most `n` candidates (rule-based generators may return their whole list), with distinct paths (each step
+whitespace normalised; a single tactic is a path of one step), sorted by logprob descending, each logprob a
+finite natural-log probability <= 0; one call is counted in `stats` (calls +1, prompts + len(requests),
+candidates + what was returned)."""
 from __future__ import annotations
 
 import copy
@@ -21,7 +23,7 @@ import pytest
 
 from prover.generate import (BatchingGenerator, Candidate, FixedGenerator, GeneratorStats, GoalRequest,
                              OpenAIGenerator, TacticGenerator, build_generator)
-from prover.generate.memory import MemoryGenerator, Pair
+from prover.generate.memory import MemoryGenerator, Pair, Proof
 from prover.generate.structural import StructuralGenerator
 from fakes import tiny_llama
 from test_generators import SCRIPT, FakeOpenAIServer, assert_contract
@@ -36,6 +38,8 @@ REQUESTS = [
 PAIRS = [Pair("n : Nat\nh : n % 7 = 3\n⊢ (2 * n + 1) % 7 = 0", "rw [Nat.add_mod, h.symm]"),
          Pair("y : Nat\n⊢ y + 0 = y", "simp"), Pair("y : Nat\n⊢ y + 0 = y", "omega"),
          Pair("p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q", "exact ⟨hp, hq⟩")]
+PROOFS = [Proof("p q : Prop\nhp : p\nhq : q\n⊢ p ∧ q", ("constructor", "· exact hp", "· exact hq")),
+          Proof("y : Nat\n⊢ y + 0 = y", ("simp",))]  # a one-step proof is the same candidate as its pair
 
 
 # ------------------------------------------------------------------------------------------- the generators
@@ -67,7 +71,7 @@ def tiny_hf():
 GENERATORS = {
     "fixed": (lambda fx: FixedGenerator(), None, True),
     "structural": (lambda fx: StructuralGenerator(), None, True),
-    "memory": (lambda fx: MemoryGenerator(PAIRS, k=4), "n", True),
+    "memory": (lambda fx: MemoryGenerator(PAIRS, k=4, proofs=PROOFS), "n", True),
     "mix": (lambda fx: build_generator("structural+memory+fixed"), None, True),
     "batching": (lambda fx: BatchingGenerator(MemoryGenerator(PAIRS, k=4), max_batch=8), "n", True),
     "openai": (lambda fx: OpenAIGenerator(fx["peer"].url, max_tokens=10, max_retries=0), "n", True),
@@ -116,6 +120,9 @@ def test_the_contract_check_catches_each_broken_rule():
         "one list per request": [ok[0], ok[0]],
         "at most n": [ok[0] + [Candidate("rfl", -0.9)]],
         "distinct": [[Candidate("simp", -0.1), Candidate(" simp ", -0.5)]],
+        "distinct paths": [[Candidate("intro n", -0.1, steps=("simp",)),
+                            Candidate("intro  n", -0.5, steps=(" simp",))]],
+        "no empty step": [[Candidate("intro n", -0.1, steps=("",))]],
         "sorted": [[Candidate("omega", -0.5), Candidate("simp", -0.1)]],
         "logprob <= 0": [[Candidate("simp", 0.3)]],
         "finite": [[Candidate("simp", float("nan"))]],
@@ -129,7 +136,8 @@ def test_the_contract_check_catches_each_broken_rule():
 def test_generators_never_judge_no_generator_module_loads_the_lean_client():
     code = ("import pkgutil, importlib, sys, prover.generate as g\n"
             "for m in pkgutil.iter_modules(g.__path__): importlib.import_module('prover.generate.' + m.name)\n"
-            "print(sorted(k for k in sys.modules if k.startswith(('prover.lean', 'prover.search', 'prover.run'))))")
+            "print(sorted(k for k in sys.modules if k.startswith(('prover.lean', 'prover.search', 'prover.run'))\n"
+            "             and k not in ('prover.lean', 'prover.lean.lexer')))")  # the lexer reads text, runs nothing
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr

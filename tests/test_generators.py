@@ -33,8 +33,8 @@ def assert_contract(out, requests, n: int | None = None) -> None:
         assert isinstance(cands, list) and all(isinstance(c, Candidate) for c in cands)
         if n is not None:
             assert len(cands) <= n
-        keys = [" ".join(c.tactic.split()) for c in cands]
-        assert all(keys) and len(set(keys)) == len(keys), keys
+        keys = [c.key for c in cands]  # a path: every step whitespace-normalised
+        assert all(all(k) for k in keys) and len(set(keys)) == len(keys), keys
         lps = [c.logprob for c in cands]
         assert lps == sorted(lps, reverse=True)
         assert all(math.isfinite(lp) and lp <= 0 for lp in lps)

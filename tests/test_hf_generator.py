@@ -234,6 +234,75 @@ def test_few_shot_prefix(tiny_model, tokenizer):
         single_logprob(tiny_model, tokenizer, SHORT, c.tactic, prefix=few_shot_prefix()), abs=1e-4)
 
 
+# ------------------------------------------------------------------------------------------- whole proofs
+STATEMENT = "theorem t (n : Nat) : n + 0 = n := by sorry"
+RAW_PROOFS = [
+    "  intro n\n  induction n with\n  | zero => rfl\n  | succ k ih =>\n    simp\n    omega\n"
+    "theorem next : True := trivial",
+    "  omega\n```\njunk",
+    "  simp -- a comment, not a step\n\n  rfl [GOAL] junk",
+    "\tomega",  # a tab: Lean could not read it, so neither does the splitter
+]
+SPLIT = {("intro n", "induction n with\n| zero => rfl\n| succ k ih =>\n  simp\n  omega"), ("omega",), ("simp", "rfl")}
+
+
+def test_a_sampled_proof_is_split_into_steps_by_the_lean_lexer():
+    from prover.generate.prompt import split_proof
+
+    assert {tuple(split_proof(t)) for t in RAW_PROOFS} == SPLIT | {()}
+
+
+def test_proof_stop_rule_agrees_with_clean_proof():
+    from prover.generate.hf import proof_done
+    from prover.generate.prompt import clean_proof
+
+    cases = {"  omega": False, "  omega\n": False, "  intro n\n  simp\n": False, "  intro n\n\n  simp": False,
+             "  induction n with\n  | zero => rfl\n": False, "  omega\ntheorem": True, "  omega\n```": True,
+             "  rfl [GOAL]": True, "  omega\n\nx": True}
+    for text, done in cases.items():
+        assert proof_done(text) is done, text
+        if done:  # nothing generated afterwards can change the block
+            for more in ("more", "\n  more", "  more\n"):
+                assert clean_proof(text + more) == clean_proof(text), (text, more)
+
+
+def test_whole_proof_at_the_root_gives_path_candidates_scored_exactly(tiny_model, tokenizer, monkeypatch):
+    from prover.generate.prompt import clean_proof, format_proof_prompt, split_proof
+
+    gen = tiny(tiny_model, tokenizer, batch_size=16, whole_proof=True, proof_tokens=64)
+    real = gen.model.generate
+
+    def scripted(input_ids, attention_mask, generation_config, stopping_criteria, **kw):
+        if generation_config.max_new_tokens != 64:  # a step prompt: sample as usual
+            return real(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config,
+                        stopping_criteria=stopping_criteria, **kw)
+        n = generation_config.num_return_sequences
+        conts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in RAW_PROOFS[:n]]
+        width = max(len(c) for c in conts)
+        rows = [c + [tokenizer.pad_token_id] * (width - len(c)) for c in conts]
+        tail = torch.tensor(rows).repeat(input_ids.shape[0], 1)
+        return torch.cat([input_ids.repeat_interleave(n, dim=0), tail], dim=1)
+
+    monkeypatch.setattr(gen.model, "generate", scripted)
+    requests = [GoalRequest(SHORT, statement=STATEMENT), GoalRequest(SHORT, statement=STATEMENT, history=("skip",)),
+                GoalRequest(SHORT)]
+    root, inner, bare = gen.generate(requests, 4)
+    assert_contract([root, inner, bare], requests, 4)
+    paths = [c for c in root if c.source == "model-proof"]
+    assert len(paths) == 2 and {c.path for c in paths} < SPLIT  # ceil(4 / 2) slots: the two likeliest proofs
+    assert len(root) == 4 and all(c.source == "model" for c in root if c not in paths)
+    assert all(c.source == "model" for c in inner + bare)  # only the root, and only with a statement
+    assert gen.stats.extra["proof_prompts"] == 1 and gen.stats.extra["unsplittable_proofs"] == 1
+    by_path = {tuple(split_proof(t)): clean_proof(t) for t in RAW_PROOFS[:3]}
+    p = tokenizer(format_proof_prompt(STATEMENT), add_special_tokens=False)["input_ids"]
+    for c in paths:  # exact: log p(block + "\n" | the whole-proof prompt), as for a single tactic
+        cont = tokenizer(by_path[c.path] + "\n", add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            logp = torch.log_softmax(tiny_model(input_ids=torch.tensor([p + cont])).logits.float()[0], dim=-1)
+        assert c.logprob == pytest.approx(float(sum(logp[len(p) + j - 1, t] for j, t in enumerate(cont))), abs=1e-4)
+        assert c.n_tokens == len(cont)
+
+
 def test_shared_between_threads(tiny_model, tokenizer):
     gen = tiny(tiny_model, tokenizer, batch_size=8)
     results, errors = {}, []

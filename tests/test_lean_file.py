@@ -104,3 +104,19 @@ def test_one_lexer_reads_files_as_lean_does(tmp_path):
     from_lean_file(tmp_path / "Crlf.lean", tmp_path / "run")
     filled = fill(crlf, {"a": ["rfl"]})
     assert filled.endswith("\r\n\r\ndef keep := 1\r\n") and "rfl" in filled
+
+
+def test_tactic_steps_splits_a_block_at_its_column_and_keeps_multi_line_steps_whole():
+    from prover.lean.lexer import LeanLexError, tactic_steps
+
+    block = ("  intro n\n  induction n with\n  | zero => simp\n  | succ k ih =>\n    simp [f, -- a comment\n"
+             "      ih]\n    omega\n  constructor\n  <;> simp\n  · exact (foo\n  bar)\n  -- a comment line\n"
+             "  /- a block\ncomment -/\n  rfl\ntheorem next : True := by trivial\n")
+    assert tactic_steps(block) == [
+        "intro n", "induction n with\n| zero => simp\n| succ k ih =>\n  simp [f, -- a comment\n    ih]\n  omega",
+        "constructor\n<;> simp", "· exact (foo\nbar)", "rfl"]  # a line left of the block ends it
+    runner = ["intro n", "induction n with\n  | zero => rfl\n  | succ k ih => omega", "cases h with\n| inl a => simp"]
+    assert tactic_steps("\n".join(runner)) == runner  # the runner's format (column 0) splits back as it was joined
+    assert tactic_steps("  -- nothing\n") == []
+    with pytest.raises(LeanLexError, match="tab"):
+        tactic_steps("\tomega")

@@ -109,3 +109,74 @@ def test_preflight_takes_the_name_traced_and_names_a_missing_memory_file(tmp_pat
     check_generator_spec("memory+fixed", {"memory": "traced"})  # data/traced/, as load_pairs reads it
     with pytest.raises(RunError, match="no such file or folder: .*nowhere.jsonl"):
         check_generator_spec("memory+fixed", {"memory": f"traced,{tmp_path / 'nowhere.jsonl'}"})
+
+
+# ------------------------------------------------------------------------------------------- whole proofs
+ROOT_STORED = "a b : Nat\nh₀ : a + b = 20\nh₁ : a = 3 * b\n⊢ a - b = 10"
+ROOT_RENAMED = "x y : Nat\nhsum : x + y = 20\nhrel : x = 3 * y\n⊢ x - y = 10"
+TWO_STEPS = ("have hb : b = 5 := by omega", "rw [h₁, hb]")
+
+
+def test_memory_proposes_a_stored_two_step_proof_at_the_root_of_a_renamed_theorem():
+    from prover.generate.memory import Proof
+
+    mem = MemoryGenerator([OTHER], proofs=[Proof(ROOT_STORED, TWO_STEPS)])
+    root, inner = mem.generate([GoalRequest((ROOT_RENAMED,)), GoalRequest((ROOT_RENAMED,), history=("skip",))], 4)
+    assert_contract([root, inner], [None, None], 4)
+    (path,) = [c for c in root if c.source == "memory-proof"]
+    # one mapping for the whole proof: `b` is `y` and `h₁` is `hrel` in both steps; `hb`, made by the proof, stays
+    assert path.path == ("have hb : y = 5 := by omega", "rw [hrel, hb]")
+    assert path.logprob == pytest.approx(0.0, abs=1e-9) and root[0] is path  # the same root up to names
+    assert all(not c.steps for c in inner)  # below the root only single tactics
+
+
+def test_memory_keeps_whole_proofs_from_collect_and_leandojo_and_saves_them(tmp_path):
+    nested = {"state_before": ["⊢ inner"], "tactic": "omega", "pos": [3, 4], "end_pos": [3, 9]}
+    (tmp_path / "proofs.jsonl").write_text(json.dumps(
+        {"theorem": "x", "tactics": list(TWO_STEPS),
+         "steps": [{"state_before": [ROOT_STORED], "tactic": TWO_STEPS[0], "state_after": [], "pos": [2, 2],
+                    "end_pos": [2, 30]}, {**nested, "pos": [2, 25], "end_pos": [2, 30]},
+                   {"state_before": ["⊢ later"], "tactic": TWO_STEPS[1], "pos": [3, 2], "end_pos": [3, 13]}]}) + "\n")
+    (tmp_path / "leandojo.json").write_text(json.dumps([{"full_name": "y", "traced_tactics": [
+        {"state_before": "⊢ 2 = 2 ∧ 1 = 1", "tactic": "constructor", "pos": [2, 2], "end_pos": [2, 13]},
+        {"state_before": "⊢ 2 = 2", "tactic": "· rfl", "pos": [3, 2], "end_pos": [3, 7]},
+        {"state_before": "⊢ 2 = 2", "tactic": "rfl", "pos": [3, 4], "end_pos": [3, 7]},  # nested in `· rfl`
+        {"state_before": "⊢ 1 = 1", "tactic": "· rfl", "pos": [4, 2], "end_pos": [4, 7]}]}]))
+    mem = MemoryGenerator.from_path(tmp_path)
+    assert {(p.root, p.tactics) for p in mem.proofs} == {
+        (ROOT_STORED, TWO_STEPS), ("⊢ 2 = 2 ∧ 1 = 1", ("constructor", "· rfl", "· rfl"))}
+    assert len(mem) == 3 + 4  # every step is still a pair, nested ones included
+    mem.save(tmp_path / "out" / "memory.jsonl")
+    again = MemoryGenerator.from_path(tmp_path / "out" / "memory.jsonl")
+    assert len(again) == len(mem)
+    assert {(p.root, p.tactics) for p in again.proofs} == {(p.root, p.tactics) for p in mem.proofs}
+    assert again.add_proofs(mem.proofs) == 0  # a duplicate is not learned twice
+    assert load_pairs(tmp_path / "out" / "memory.jsonl") == again.pairs  # the proof rows add no pairs
+
+
+def test_a_stored_proof_proves_its_theorem_in_one_expansion_of_the_search():
+    from fakes import ToyEnv
+    from prover.generate.memory import Proof
+    from prover.search import BestFirstSearch, Budget
+
+    mem = MemoryGenerator(proofs=[Proof("⊢ 3", ("dec", "dec", "dec", "zero"))])
+    env = ToyEnv()
+    res = BestFirstSearch(env, mem, Budget(max_expansions=4), debug=True).search("theorem t : 3", "t")
+    assert res.status == "proved" and res.proof == ["dec", "dec", "dec", "zero"] and res.expansions == 1
+    assert res.proof_sources == ["memory-proof"] * 4 and env.calls == 4
+
+
+@pytest.mark.lean
+def test_a_stored_two_step_proof_proves_a_renamed_theorem_with_lean(lean):
+    from prover.generate.memory import Proof
+    from prover.search import BestFirstSearch, Budget
+
+    stored = Proof(ROOT_STORED, ("have hb : b = 5 := by omega",
+                                 "induction a with\n| zero => omega\n| succ k ih => omega"))  # `|` at the step's column
+    mem = MemoryGenerator(proofs=[stored])
+    res = BestFirstSearch(lean, mem, Budget(max_expansions=1, samples_per_expansion=4, wall_seconds=120)).search(
+        "theorem mem_renamed (x y : Nat) (hsum : x + y = 20) (hrel : x = 3 * y) : x - y = 10 := by sorry",
+        "mem_renamed")
+    assert res.status == "proved" and res.verified and res.expansions == 1 and res.tactic_calls == 2
+    assert res.proof == ["have hb : y = 5 := by omega", "induction x with\n| zero => omega\n| succ k ih => omega"]
+    assert res.proof_sources == ["memory-proof"] * 2

@@ -135,6 +135,99 @@ def test_states_that_would_crash_lean_are_recognised():
     assert not crashes_lean(["⊢ 2 ^ (3 * 1000) % 7 = 1", "⊢ 5 ^ 100 % 7 = 2", "⊢ x ^ (n + 1) = x * x ^ n"])
 
 
+# ----------------------------------------------------------------------------- path candidates (whole proofs)
+@pytest.fixture
+def edges(monkeypatch):
+    """Every `add_edge` call of the search as (tactic, logprob, source)."""
+    from prover.search import tree as tree_mod
+
+    seen = []
+    real = tree_mod.SearchTree.add_edge
+
+    def spy(self, src, tactic, goals, state_id, logprob, source="model"):
+        seen.append((tactic, logprob, source))
+        return real(self, src, tactic, goals, state_id, logprob, source)
+
+    monkeypatch.setattr(tree_mod.SearchTree, "add_edge", spy)
+    return seen
+
+
+def test_a_path_candidate_proves_a_three_step_theorem_in_one_expansion(edges):
+    env = ToyEnv()
+    gen = ScriptedGenerator({2: [(("dec", "dec", "zero"), -1.5)]})  # nothing else is ever proposed
+    res = BestFirstSearch(env, gen, Budget(max_expansions=10), debug=True).search("theorem t : 2", "t")
+    assert res.status == "proved" and res.verified and res.proof == ["dec", "dec", "zero"]
+    assert res.expansions == res.expansions_to_proof == 1 and gen.stats.calls == 1
+    assert res.tactic_calls == env.calls == 3 and res.nodes == 4  # every state of the path is a node
+    assert env.checks == [res.proof_text]  # the judge re-checked the whole text, as for any proof
+    assert edges == [("dec", -1.5, "model"), ("dec", 0.0, "model"), ("zero", 0.0, "model")]  # logprob: first edge
+
+
+def test_a_path_whose_second_step_fails_keeps_its_first_state_and_the_search_goes_on(edges):
+    env = ToyEnv()
+    gen = ScriptedGenerator({3: [(("dec", "bogus", "zero"), -0.5)], 0: [("zero", -0.1)]}, default=[("dec", -0.2)])
+    res = BestFirstSearch(env, gen, Budget(max_expansions=10), debug=True).search("theorem t : 3", "t")
+    # the path stopped at its failing second step; the state its first step reached was searched on
+    assert edges[0] == ("dec", -0.5, "model") and res.tactic_calls == env.calls
+    assert res.status == "proved" and res.proof == ["dec", "dec", "dec", "zero"] and res.expansions == 4
+    assert [r.history for r in gen.requests] == [(), ("dec",), ("dec", "dec"), ("dec", "dec", "dec")]
+
+
+def test_a_path_stops_at_a_step_that_makes_no_progress_and_the_search_goes_on():
+    env = ToyEnv()
+    gen = ScriptedGenerator({4: [(("dec", "same", "dec"), -0.1)], 0: [("zero", -0.1)]}, default=[("dec", -0.3)])
+    res = BestFirstSearch(env, gen, Budget(max_expansions=10), debug=True).search("theorem t : 4", "t")
+    assert res.status == "proved" and res.proof == ["dec"] * 4 + ["zero"]
+    assert env.calls == res.tactic_calls == 2 + 4  # the path ran `dec`, `same` and never its third step
+
+
+class _ClockedEnv(ToyEnv):
+    """Every tactic takes one second of a fake clock; the timeouts the search asked for are kept."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.timeouts = clock, []
+
+    def run_tac(self, state, tactic, heartbeats=None, timeout=None):
+        self.timeouts.append(timeout)
+        self.clock.now += 1.0
+        return super().run_tac(state, tactic, heartbeats, timeout)
+
+
+def test_a_path_respects_the_wall_budget_and_the_hard_deadline(monkeypatch):
+    import types
+
+    from prover.search import best_first
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(best_first, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    env = _ClockedEnv(clock)
+    gen = ScriptedGenerator({5: [(("dec", "dec", "dec", "dec", "dec", "zero"), -0.1)]})
+    res = BestFirstSearch(env, gen, Budget(max_expansions=10, wall_seconds=2.5, tactic_timeout=30)).search(
+        "theorem t : 5", "t")
+    # steps start at t = 0, 1, 2; at t = 3 the wall budget (2.5 s) is spent and the path stops between steps
+    assert res.status == "budget" and res.stop_reason == "wall_seconds" and env.calls == res.tactic_calls == 3
+    assert res.expansions == 1 and res.nodes == 4
+    hard = 2 * 2.5 - min(2.0, 0.2 * 2.5)  # no Lean call may run past it: each timeout is cut to what is left
+    assert env.timeouts == [hard - 0.0, hard - 1.0, hard - 2.0]
+
+
+class _SimpEnv(ToyEnv):
+    """`simp` acts as `dec`: a closer (best_first.CLOSERS) that makes progress without closing."""
+
+    @staticmethod
+    def step(goals, tactic):
+        return ToyEnv.step(goals, "dec" if tactic == "simp" else tactic)
+
+
+def test_a_closer_that_ran_hides_a_single_tactic_but_not_a_path_that_starts_with_it():
+    env = _SimpEnv()
+    gen = ScriptedGenerator({2: [("simp", -0.1), (("simp", "simp", "zero"), -0.3)]})
+    res = BestFirstSearch(env, gen, Budget(max_expansions=5, closers_first=1), debug=True).search("theorem t : 2", "t")
+    assert res.status == "proved" and res.proof == ["simp", "simp", "zero"] and res.expansions == 1
+    assert env.calls == res.tactic_calls == 6 + 3  # every closer once, then the path; not `simp` alone again
+
+
 # ----------------------------------------------------------------------------- invariants and the frontier heap
 def test_check_invariants_accepts_honest_trees_and_names_a_broken_one():
     t = SearchTree(("⊢ 2",), 0)

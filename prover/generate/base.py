@@ -4,10 +4,15 @@ A generator turns proof states into candidate tactics with a log-probability eac
 `generate` with several states at once (the open nodes it is about to expand, possibly from several
 theorems), so a model backend can run them as one batch instead of one prompt at a time.
 
+A candidate is one tactic, or a path of tactics (a whole proof sampled at once, DeepSeek-Prover/Kimina
+style, or a stored proof): `tactic` is its first step and `steps` the ones after it, in order (empty for a
+single tactic). The search runs a path's steps one after another from the state the first one reaches.
+
 Invariant: `generate(requests, n)` returns one list per request, in request order; each list holds at most
-`n` candidates (fixed generators may return their whole list), with distinct `tactic` strings, sorted by
-`logprob` descending. `logprob` is the natural-log probability of the whole tactic under the generator
-(sum over its tokens), <= 0.
+`n` candidates (fixed generators may return their whole list), with distinct paths (`Candidate.key`: every
+step whitespace-normalised; a single tactic is a path of one step), sorted by `logprob` descending.
+`logprob` is the natural-log probability of the whole candidate, every step of it, under the generator (sum
+over its tokens), <= 0.
 """
 from __future__ import annotations
 
@@ -27,12 +32,23 @@ class GoalRequest:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One proposed tactic and its natural-log probability under the generator."""
+    """One proposed tactic (or path of tactics) and its natural-log probability under the generator."""
 
-    tactic: str
+    tactic: str  # the first (often the only) step
     logprob: float
-    n_tokens: int = 0  # tokens in the tactic, for length-normalised priorities (0 if unknown)
-    source: str = "model"  # "model" | "fixed" | ... (which generator proposed it, for the report)
+    n_tokens: int = 0  # tokens in the tactic (the whole path), for length-normalised priorities (0 if unknown)
+    source: str = "model"  # "model" | "fixed" | "model-proof" | ... (which generator proposed it, for the report)
+    steps: tuple[str, ...] = ()  # the tactics after `tactic`, in order: a path the search runs step by step
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Every step, the first one included."""
+        return (self.tactic, *self.steps)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The path with each step whitespace-normalised: what makes two candidates the same."""
+        return tuple(" ".join(t.split()) for t in self.path)
 
 
 @dataclass
@@ -64,11 +80,12 @@ class TacticGenerator(Protocol):
 
 
 def dedupe_sorted(cands: Sequence[Candidate], limit: int | None = None) -> list[Candidate]:
-    """Keep the best-scoring copy of each tactic (whitespace-normalised), best first, at most `limit`."""
-    best: dict[str, Candidate] = {}
+    """Keep the best-scoring copy of each path (`Candidate.key`), best first, at most `limit`. A candidate with
+    an empty step is dropped (a path with a hole is no path)."""
+    best: dict[tuple[str, ...], Candidate] = {}
     for c in cands:
-        key = " ".join(c.tactic.split())
-        if not key:
+        key = c.key
+        if not all(key):
             continue
         if key not in best or c.logprob > best[key].logprob:
             best[key] = c

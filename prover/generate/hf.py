@@ -16,6 +16,14 @@
 Each prompt goes through the model once per call: its key/value cache is copied for the samples (or beams) and
 for the scoring pass.
 
+`whole_proof=1` (`--gen-opt whole_proof=1`): at the root (a request with an empty `history` and a statement) it
+also samples `proof_samples` (default `n`) whole proofs from `format_proof_prompt(statement)` (after
+`PROOF_EXAMPLES` with `few_shot`), up to `proof_tokens` new tokens each, stopping once the tactic block has
+ended (`proof_done`); each is split into steps (`prompt.split_proof`, by the Lean lexer) and becomes one path
+candidate (`Candidate.steps`, source "model-proof") scored exactly like a tactic: the sum of the token
+log-probs of the cut block + "\n". Such a sum over a whole proof is far below one tactic's, so the root's `n`
+slots are shared: up to ceil(n/2) go to the best distinct proofs, the rest to the best tactics.
+
 `adapter=DIR` (`--gen-opt adapter=DIR`): a LoRA adapter folder (`make warm-start`) merged into the base model's
 weights at load time (`merge_adapter`), so the fine-tuned model samples at the base model's speed.
 
@@ -32,7 +40,8 @@ from typing import Sequence
 import torch
 
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
-from .prompt import GOAL_TAG, STEP_TAG, clean_tactic, format_prompt
+from .prompt import (FENCE, GOAL_TAG, STEP_TAG, clean_proof, clean_tactic, format_proof_example, format_proof_prompt,
+                     format_prompt, split_proof)
 
 # Hand-written examples in core Lean 4 (no Mathlib), prepended to every prompt when `few_shot=True`.
 # They show an untrained model what a [GOAL]/[PROOFSTEP] pair looks like; a fine-tuned model does not need them.
@@ -48,6 +57,21 @@ FEW_SHOT_EXAMPLES: tuple[tuple[str, str], ...] = (
 def few_shot_prefix(examples: Sequence[tuple[str, str]] = FEW_SHOT_EXAMPLES) -> str:
     """The examples as consecutive training-format pairs, each followed by a blank line."""
     return "".join(format_prompt([goal]) + tactic + "\n\n" for goal, tactic in examples)
+
+
+# The same, as whole theorems for the whole-proof prompt (`whole_proof` with `few_shot`).
+PROOF_EXAMPLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("theorem ex₁ (x y : Nat) (h₀ : x + y = 10) (h₁ : x - y = 2) : x = 6", ("omega",)),
+    ("theorem ex₂ : 2 ^ 10 % 7 = 2", ("decide",)),
+    ("theorem ex₃ : ∀ (n : Nat), n + 0 = n", ("intro n", "simp")),
+    ("theorem ex₄ (n : Nat) : 2 * (List.range (n + 1)).sum = n * (n + 1)",
+     ("induction n with\n| zero => rfl\n| succ k ih => simp [List.range_succ] at *; omega",)),
+)
+
+
+def proof_few_shot_prefix(examples: Sequence[tuple[str, Sequence[str]]] = PROOF_EXAMPLES) -> str:
+    """The examples as whole-proof training pairs, each followed by a blank line."""
+    return "".join("".join(format_proof_example(stmt, tactics)) + "\n" for stmt, tactics in examples)
 
 
 def _indent(line: str) -> int:
@@ -70,15 +94,28 @@ def completion_done(text: str) -> bool:
     return bool(last.strip()) and _indent(last) <= first
 
 
-class _StopAtTacticEnd:
-    """A stopping criterion (per row): the generated text is one complete tactic. Stateless, so it also works for
-    beam search, which calls it on reordered candidate rows. Only rows that generated a token with a newline or
-    a "[" (`break_mask`) are decoded."""
+def proof_done(text: str) -> bool:
+    """True once `clean_proof(text)` can no longer change: a tag or a code fence has come, or a line left of
+    the first line's column has begun (with a visible character)."""
+    if GOAL_TAG in text or STEP_TAG in text or FENCE in text:
+        return True
+    lines = text.lstrip("\n").split("\n")
+    if len(lines) < 2:
+        return False
+    first = _indent(lines[0])
+    return any(line.strip() and _indent(line) < first for line in lines[1:])
 
-    def __init__(self, tokenizer, prompt_len: int, break_mask: torch.Tensor):
+
+class _StopAtTacticEnd:
+    """A stopping criterion (per row): the generated text is one complete tactic (`done`: `completion_done`;
+    `proof_done` for whole proofs). Stateless, so it also works for beam search, which calls it on reordered
+    candidate rows. Only rows that generated a token with a newline or a "[" (`break_mask`) are decoded."""
+
+    def __init__(self, tokenizer, prompt_len: int, break_mask: torch.Tensor, done=completion_done):
         self.tokenizer = tokenizer
         self.prompt_len = prompt_len
         self.break_mask = break_mask
+        self.done = done
 
     def __call__(self, input_ids: torch.LongTensor, scores=None, **kwargs) -> torch.BoolTensor:
         gen = input_ids[:, self.prompt_len:]
@@ -90,7 +127,7 @@ class _StopAtTacticEnd:
         if rows:
             texts = self.tokenizer.batch_decode(gen[rows].tolist(), skip_special_tokens=True)
             for r, text in zip(rows, texts):
-                if completion_done(text):
+                if self.done(text):
                     done[r] = True
         return done
 
@@ -162,7 +199,8 @@ class HFGenerator:
     def __init__(self, model_path: str | Path | None = None, *, device: str | None = None, dtype: str = "auto",
                  max_new_tokens: int = 48, temperature: float = 1.0, top_p: float = 0.95, mode: str = "sample",
                  batch_size: int = 16, max_prompt_tokens: int = 1024, seed: int = 0, few_shot: bool = False,
-                 adapter: str | Path | None = None, model=None, tokenizer=None):
+                 adapter: str | Path | None = None, whole_proof: bool = False, proof_samples: int | None = None,
+                 proof_tokens: int = 256, model=None, tokenizer=None):
         from transformers import AutoTokenizer
 
         if mode not in ("sample", "beam"):
@@ -177,6 +215,10 @@ class HFGenerator:
         self.seed = seed
         self.few_shot = few_shot
         self.prefix = few_shot_prefix() if few_shot else ""
+        self.whole_proof = bool(whole_proof)
+        self.proof_samples = None if proof_samples is None else max(1, int(proof_samples))
+        self.proof_tokens = max(1, int(proof_tokens))
+        self.proof_prefix = proof_few_shot_prefix() if few_shot else ""
         self.stats = GeneratorStats()
         self._lock = threading.Lock()
         self._calls = 0
@@ -301,8 +343,10 @@ class HFGenerator:
 
         return DynamicCache(ddp_cache_data=[(k[rows], v[rows]) for k, v in kv], config=self.model.config)
 
-    def _generate_chunk(self, prefix, n: int) -> tuple[list[list[str]], int]:
-        """Raw completions (n per prompt) and the number of generated tokens."""
+    def _generate_chunk(self, prefix, n: int, max_new_tokens: int | None = None,
+                        stopping=None) -> tuple[list[list[str]], int]:
+        """Raw completions (n per prompt) and the number of generated tokens (at most `max_new_tokens`, default
+        the generator's; `stopping(prompt_len)` makes the stopping criterion, default `_stopping`)."""
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         kv, pids, pmask, last = prefix
@@ -310,8 +354,8 @@ class HFGenerator:
         mask = torch.cat([pmask, torch.ones_like(pmask[:, :1])], dim=1)
         # generate() repeats the inputs n times (samples or beams) but not a cache passed in: repeat it here
         cache = self._cache(kv, torch.arange(len(last), device=ids.device).repeat_interleave(n))
-        common = dict(max_new_tokens=self.max_new_tokens, num_return_sequences=n, pad_token_id=self.pad_id,
-                      eos_token_id=self.stop_ids, bos_token_id=None, use_cache=True)
+        common = dict(max_new_tokens=max_new_tokens or self.max_new_tokens, num_return_sequences=n,
+                      pad_token_id=self.pad_id, eos_token_id=self.stop_ids, bos_token_id=None, use_cache=True)
         if self.mode == "beam":
             cfg = GenerationConfig(do_sample=False, num_beams=n, early_stopping=True, length_penalty=1.0,
                                    **common)
@@ -319,7 +363,7 @@ class HFGenerator:
             cfg = GenerationConfig(do_sample=True, temperature=1.0, top_p=1.0, top_k=0, **common)
         extra = {} if self.mode == "beam" else \
             {"logits_processor": LogitsProcessorList([_TemperatureTopP(self.temperature, self.top_p)])}
-        stop = StoppingCriteriaList([self._stopping(ids.shape[1])])
+        stop = StoppingCriteriaList([(stopping or self._stopping)(ids.shape[1])])
         out = self.model.generate(input_ids=ids, attention_mask=mask, cache=cache,
                                   generation_config=cfg, stopping_criteria=stop, **extra)
         gen = out[:, ids.shape[1]:]
@@ -416,6 +460,17 @@ class HFGenerator:
                         cands = [Candidate(tac, min(0.0, next(scores)), n_tokens=next(lens), source="model")
                                  for tac in tacs]
                         result.append(dedupe_sorted(cands, limit=num_samples))
+                roots = [i for i, r in enumerate(requests) if self.whole_proof and not r.history and r.statement]
+                if roots:
+                    t1 = time.perf_counter()
+                    proofs, k = self._sample_proofs([requests[i].statement for i in roots],
+                                                    self.proof_samples or num_samples)
+                    gen_tokens += k
+                    t_gen += time.perf_counter() - t1
+                    share = (num_samples + 1) // 2
+                    for i, cands in zip(roots, proofs):
+                        kept = dedupe_sorted(cands, limit=share)
+                        result[i] = dedupe_sorted(kept + result[i][:num_samples - len(kept)], limit=num_samples)
             t3 = time.perf_counter()
             s = self.stats
             s.record_call(result, t3 - t0)
@@ -425,3 +480,48 @@ class HFGenerator:
             s.extra["truncated_prompts"] = s.extra.get("truncated_prompts", 0) + truncated
             s.extra["scored"] = s.extra.get("scored", 0) + scored
             return result
+
+    def _proof_stopping(self, prompt_len: int):
+        return _StopAtTacticEnd(self.tokenizer, prompt_len, self._break_mask, done=proof_done)
+
+    def _sample_proofs(self, statements: Sequence[str], n: int) -> tuple[list[list[Candidate]], int]:
+        """`n` sampled whole proofs per statement as path candidates (steps split by the Lean lexer, scored
+        exactly: log p(block + "\n" | prompt)), and the number of generated tokens. Long prompts keep their
+        last tokens (the statement, nearest the proof). Called under the lock and the seeded RNG."""
+        prompts = [self._encode(self.proof_prefix + format_proof_prompt(st))[-self.max_prompt_tokens:]
+                   for st in statements]
+        per_call = max(1, self.batch_size // n)
+        splits = [n] if self.mode == "beam" else [min(self.batch_size, n - k) for k in range(0, n, self.batch_size)]
+        out: list[list[Candidate]] = []
+        gen_tokens = 0
+        s = self.stats.extra
+        for start in range(0, len(prompts), per_call):
+            chunk = prompts[start:start + per_call]
+            prefix = self._prefix(chunk)
+            raw: list[list[str]] = [[] for _ in chunk]
+            for m in splits:
+                texts, k = self._generate_chunk(prefix, m, self.proof_tokens, self._proof_stopping)
+                gen_tokens += k
+                for j, t in enumerate(texts):
+                    raw[j].extend(t)
+            paths = []  # per prompt: {block text: steps}, first sample first
+            for texts in raw:
+                found: dict[str, list[str]] = {}
+                for t in texts:
+                    steps = split_proof(t)
+                    if steps:
+                        found.setdefault(clean_proof(t), steps)
+                    else:
+                        s["unsplittable_proofs"] = s.get("unsplittable_proofs", 0) + 1
+                paths.append(found)
+            rows = [(j, self._encode(block + "\n")) for j, found in enumerate(paths) for block in found]
+            scores = iter(self._score_rows(prefix, rows)) if rows else iter(())
+            lens = iter(len(r[1]) for r in rows)
+            s["scored"] = s.get("scored", 0) + len(rows)
+            for found in paths:
+                out.append(dedupe_sorted([Candidate(steps[0], min(0.0, next(scores)), n_tokens=next(lens),
+                                                    source="model-proof", steps=tuple(steps[1:]))
+                                          for steps in found.values()]))
+        s["proof_prompts"] = s.get("proof_prompts", 0) + len(prompts)
+        s["proof_candidates"] = s.get("proof_candidates", 0) + sum(len(c) for c in out)
+        return out, gen_tokens

@@ -158,3 +158,32 @@ def tokens(src: str) -> tuple[list[Token], list[tuple[int, int]]]:
             depth += 1
         i = skip_trivia(src, j, comments, doc_comments=True)
     return out, comments
+
+
+def tactic_steps(block: str) -> list[str]:
+    """The top-level tactics of a tactic block (the text after `:= by`), in order, each as its own text.
+
+    The block's column is its first token's. A step starts at each token that begins a line at that column,
+    outside brackets; a line there that starts with `|` (an alternative of `induction … with`, `cases … with`,
+    `match`) or `<;>` continues the step before, and so does every line indented deeper. A line left of the
+    block's column ends the block (what follows is not part of it). Comments and string contents never start
+    a step. Each step is cut from its first token to its last, and its continuation lines lose the block's
+    indentation, so a step reads as if written at column 0 (the runner's format; `judge.proof_text` indents it
+    back). Raises LeanLexError where Lean could not read the text (a tab, an unterminated comment or string)."""
+    toks, _ = tokens(block)
+    if not toks:
+        return []
+    col0 = toks[0].col
+    spans: list[list[int]] = []  # [start, end] of each step in `block`
+    for k, t in enumerate(toks):
+        starts_line = k == 0 or toks[k - 1].line != t.line
+        if starts_line and t.depth == 0 and t.col < col0:
+            break
+        if k == 0 or (starts_line and t.depth == 0 and t.col == col0 and t.text != "|"
+                      and not block.startswith("<;>", t.start)):
+            spans.append([t.start, t.end])
+        else:
+            spans[-1][1] = t.end
+    pad = " " * col0
+    return ["\n".join(line.removeprefix(pad) if i else line for i, line in enumerate(block[a:b].split("\n")))
+            for a, b in spans]

@@ -5,6 +5,14 @@ With `Budget.closers_first`, every node first gets the closing tactics `CLOSERS`
 when one closes the node's main goal without leaving new goals, the node is done and the generator is not
 called for it (a model's seconds are spent only where a closer is not enough).
 
+A candidate may be a path of steps (a sampled or stored whole proof, `Candidate.steps`): its steps run one after
+another from the state the first reaches, each a `run_tac` counted in `tactic_calls`, each state reached a
+node; the path stops at the first step that errors, makes no progress, reaches a closed node or finds the wall
+budget spent, and what it reached stays in the tree. The whole path's logprob goes on its first edge (0 on
+the rest: every state on it is scored by the path's probability), and it counts as part of the one expansion
+of the node it started from. Nodes carry the tactics that first reached them (`GoalRequest.history`), so a
+generator knows the root (empty history), where whole proofs are proposed.
+
 A proof found in the tree is only a claim: the judge (`prover.lean.judge.verify_proof`) rebuilds the theorem
 text and has Lean elaborate it from scratch and audit it; only then does the search report "proved". This
 module is search policy only: which state to expand, what to ask the generator, when to stop.
@@ -135,7 +143,7 @@ class BestFirstSearch:
                     continue
             tg = time.monotonic()
             cands = self.generator.generate(
-                [GoalRequest(n.goals, name, statement) for n in batch], b.samples_per_expansion)
+                [GoalRequest(n.goals, name, statement, n.history) for n in batch], b.samples_per_expansion)
             res.model_seconds += time.monotonic() - tg
             for node, node_cands in zip(batch, cands):
                 res.expansions += 1
@@ -144,31 +152,12 @@ class BestFirstSearch:
                 for cand in node_cands:
                     if node.status is not Status.OPEN:
                         break
-                    if " ".join(cand.tactic.split()) in skip:
+                    if not cand.steps and " ".join(cand.tactic.split()) in skip:
                         continue  # a closer already ran here
                     if time.monotonic() - t0 >= b.wall_seconds:
                         tried_all = False  # not every candidate was tried: the node may not be marked failed
                         break
-                    tl = time.monotonic()
-                    out = self.env.run_tac(node.state_id, cand.tactic, heartbeats=b.tactic_heartbeats,
-                                           timeout=limit(b.tactic_timeout))
-                    dt = time.monotonic() - tl
-                    res.lean_seconds += dt
-                    res.tactic_calls += 1
-                    if out.lost:
-                        res.lost_tactics += 1  # Lean crashed or hung on it: not a verdict on the tactic
-                    if res.slowest_tactic is None or dt > res.slowest_tactic[1]:
-                        res.slowest_tactic = (cand.tactic, round(dt, 3))
-                    if out.state is None or tuple(out.state.goals) == node.goals:
-                        continue  # an error, or no progress
-                    if crashes_lean(out.state.goals):
-                        res.hazards += 1  # expanding it would crash Lean (see prover/lean/hazards.py): a dead end
-                        continue
-                    tree.add_edge(node, cand.tactic, tuple(out.state.goals), out.state.id, cand.logprob,
-                                  cand.source)
-                    if tree.proved and res.expansions_to_proof is None:
-                        res.expansions_to_proof = res.expansions
-                        res.seconds_to_proof = time.monotonic() - t0
+                    self._run_path(tree, node, cand, res, t0, limit)
                 if tried_all:
                     tree.mark_expanded(node)
                 else:
@@ -207,6 +196,39 @@ class BestFirstSearch:
             res.status, res.stop_reason = "failed", "search_space_exhausted"
         res.wall_seconds = time.monotonic() - t0
         return res
+
+    def _run_path(self, tree: SearchTree, node, cand, res: SearchResult, t0: float, limit) -> None:
+        """Run `cand`'s steps one after another from `node`, each on the state the step before reached; every
+        state reached becomes a node (`tree.add_edge`). Stop at the first step that errors, makes no progress or
+        reaches a crash hazard; at a state that is no longer open (proved, or failed: no edge may leave a
+        failed node); or when the wall budget is spent (between steps, as between candidates). The states
+        reached so far stay in the tree: a partial path is still progress. The candidate's logprob goes on the
+        first edge and 0 on the others, so every state of the path is scored by the whole path's probability."""
+        b = self.budget
+        src, state_id = node, node.state_id
+        for i, tac in enumerate(cand.path):
+            if i and (src.status is not Status.OPEN or time.monotonic() - t0 >= b.wall_seconds):
+                return
+            tl = time.monotonic()
+            out = self.env.run_tac(state_id, tac, heartbeats=b.tactic_heartbeats, timeout=limit(b.tactic_timeout))
+            dt = time.monotonic() - tl
+            res.lean_seconds += dt
+            res.tactic_calls += 1
+            if out.lost:
+                res.lost_tactics += 1  # Lean crashed or hung on it: not a verdict on the tactic
+            if res.slowest_tactic is None or dt > res.slowest_tactic[1]:
+                res.slowest_tactic = (tac, round(dt, 3))
+            if out.state is None or tuple(out.state.goals) == src.goals:
+                return  # an error, or no progress
+            if crashes_lean(out.state.goals):
+                res.hazards += 1  # expanding it would crash Lean (see prover/lean/hazards.py): a dead end
+                return
+            edge, _ = tree.add_edge(src, tac, tuple(out.state.goals), out.state.id, cand.logprob if i == 0 else 0.0,
+                                    cand.source)
+            if tree.proved and res.expansions_to_proof is None:
+                res.expansions_to_proof = res.expansions
+                res.seconds_to_proof = time.monotonic() - t0
+            src, state_id = edge.dst, out.state.id
 
     def _close_first(self, tree: SearchTree, node, res: SearchResult, t0: float):
         """Run CLOSERS on `node`; `_CLOSED` if one closed its main goal and left no new goal (the edge is

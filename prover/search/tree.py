@@ -55,6 +55,7 @@ class Node:
     out_edges: list[Edge] = field(default_factory=list)
     in_edges: list[Edge] = field(default_factory=list)
     proof_edge: Edge | None = None
+    history: tuple[str, ...] = ()  # the tactics of the first path that reached it (the one `state_id` came from)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -84,9 +85,10 @@ class SearchTree:
         self._taken: dict[int, Node] = {}  # nodes handed out by pop_frontier, not yet expanded or set aside
         self.root = self._new_node(root_goals, root_state_id, depth=0, cum_logprob=0.0)
 
-    def _new_node(self, goals: tuple[str, ...], state_id: int, depth: int, cum_logprob: float) -> Node:
+    def _new_node(self, goals: tuple[str, ...], state_id: int, depth: int, cum_logprob: float,
+                  history: tuple[str, ...] = ()) -> Node:
         node = Node(goals, state_id, depth, cum_logprob, score(cum_logprob, depth, self.length_alpha),
-                    order=len(self.nodes))
+                    order=len(self.nodes), history=history)
         if not goals:
             node.status = Status.PROVED
         self.nodes[node.key] = node
@@ -119,7 +121,7 @@ class SearchTree:
         dst = self.nodes.get(goals)
         is_new = dst is None
         if dst is None:
-            dst = self._new_node(goals, state_id, depth, cum)
+            dst = self._new_node(goals, state_id, depth, cum, (*src.history, tactic))
         elif score(cum, depth, self.length_alpha) > dst.priority:
             # A better path to a known state: it is now more promising (descendants keep their old scores).
             dst.depth, dst.cum_logprob = depth, cum

@@ -21,22 +21,21 @@ from typing import Any, Iterable, Sequence
 from ..generate.prompt import format_example
 from ..io import atomic_write_json, read_jsonl_rows, write_jsonl
 from ..lean.judge import proof_text, theorem_name, verify_proof
+from ..lean.lexer import LeanLexError, tactic_steps
 from ..lean.protocol import LeanCrash, LeanError, LeanInfraError, LeanTimeout, normalize_statement
 from ..run.bench import Problem
 from ..run.results import TheoremResult
 
 
 def split_tactics(proof: str) -> list[str]:
-    """Inverse of the runner's `"\\n".join(tactics)`: a line that starts with whitespace continues a tactic."""
-    tactics: list[str] = []
-    for line in proof.split("\n"):
-        if not line.strip():
-            continue
-        if line[0].isspace() and tactics:
-            tactics[-1] += "\n" + line
-        else:
-            tactics.append(line)
-    return tactics
+    """Inverse of the runner's `"\\n".join(tactics)`, by the project's one Lean lexer (`tactic_steps`): a line
+    at column 0 starts a tactic unless it starts with `|` or `<;>` (an `induction … with` alternative at the
+    column of its `induction`, as a split whole proof has it); deeper lines continue one. A proof the lexer
+    cannot read (a tab: Lean cannot either) stays one tactic, which the check then refuses."""
+    try:
+        return tactic_steps(proof)
+    except LeanLexError:
+        return [proof] if proof.strip() else []
 
 
 @dataclass(frozen=True)

@@ -335,15 +335,18 @@ def _eval(cfg: IterationConfig, model: str, out: Path, envs: Sequence[Any] | Non
 
 
 def update_memory(before: Path | None, proofs: Path, out: Path) -> dict:
-    """The memory learner's update: `before`'s pairs plus every step of the verified proofs, saved to `out`."""
-    from ..generate.memory import MemoryGenerator, load_pairs
+    """The memory learner's update: `before`'s pairs and proofs plus every step of the verified proofs and the
+    proofs themselves, saved to `out`."""
+    from ..generate.memory import MemoryGenerator, load_memory
 
     t0 = time.monotonic()
     mem = MemoryGenerator.from_path(before)
     n_before = len(mem)
-    added = mem.add(load_pairs(proofs)) if proofs.is_file() else 0
+    pairs, whole = load_memory(proofs) if proofs.is_file() else ([], [])
+    added, added_proofs = mem.add(pairs), mem.add_proofs(whole)
     mem.save(out)
     return {"memory_pairs": len(mem), "memory_added": added, "memory_before": n_before,
+            "memory_proofs": len(mem.proofs), "memory_proofs_added": added_proofs,
             "memory_seconds": round(time.monotonic() - t0, 2)}
 
 
@@ -406,7 +409,11 @@ def _write_report(d: Path, m: dict) -> None:
              f"- Collect: {mt['collect']['proofs']} verified proofs, {mt['collect']['examples']} (state, tactic) "
              f"examples, {mt['collect']['rejected']} rejected",
              train_line, *([f"- Memory: {mt['collect']['memory_pairs']} (state, tactic) pairs "
-                             f"(+{mt['collect']['memory_added']} this round), used by the evaluation after"]
+                             f"(+{mt['collect']['memory_added']} this round)"
+                             + (f" and {mt['collect']['memory_proofs']} whole proofs "
+                                f"(+{mt['collect']['memory_proofs_added']})"
+                                if "memory_proofs" in mt["collect"] else "")
+                             + ", used by the evaluation after"]
                             if "memory_pairs" in mt["collect"] else []), "",
              "| benchmark | proved (pass rate) | mean expansions to proof | mean wall seconds to proof |",
              "|---|---|---|---|",

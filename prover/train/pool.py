@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..io import read_jsonl_rows
+
 # Identifier characters for renaming binders: letters, digits (subscripts are \w), _, ', and Lean's ✝.
 _ID = r"[\w'✝]"
 _IDENT = re.compile(rf"(?<![\w'✝.]){_ID}+(?!{_ID})")
@@ -496,7 +498,7 @@ def build_pool(shipped: Sequence[dict], corpora: Sequence[tuple[str, list[dict],
 def load_corpora(traced: Path) -> list[tuple[str, list[dict], dict]]:
     out = []
     for d in sorted(p for p in traced.iterdir() if (p / "declarations.jsonl").is_file()):
-        decls = [json.loads(line) for line in (d / "declarations.jsonl").read_text().splitlines() if line.strip()]
+        decls = read_jsonl_rows(d / "declarations.jsonl")
         meta = json.loads((d / "corpus.json").read_text()) if (d / "corpus.json").is_file() else {}
         out.append((d.name, decls, meta))
     return out
