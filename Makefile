@@ -70,7 +70,8 @@ POOL            ?= data/train_pool/pool_plus.jsonl
 ITER_DIR        ?= iterations
 NPROC           ?= 1
 TRAIN_GENERATOR ?= memory+structural+fixed
-TRAIN_BUDGET    ?= max_expansions=16,wall_seconds=60,closers_first=1
+# TRAIN_BUDGET: twice the benchmark's expansions, 40 s; measured: the 126-row shipped pool in 26 min (49 proved).
+TRAIN_BUDGET    ?= max_expansions=12,samples_per_expansion=4,wall_seconds=40,closers_first=1
 EVAL_BUDGET     ?= $(PROVE_BUDGET)
 TRAIN_ARGS      ?= --gen-opt memory=traced --gen-opt dtype=bfloat16 --train-arg "--epochs 3 --lr 5e-5"
 train-iteration: setup
