@@ -167,6 +167,7 @@ class BenchLeanConfig:
     skip_daemon: bool = field(default=False, metadata={"help": "skip the daemon's first-answer figure"})
     two_servers: bool = field(default=False, metadata={"help": "also measure 2 servers at once (3 processes)"})
     no_spare: bool = field(default=False, metadata={"help": "one Lean process at a time: skip the spare figures"})
+    cold_only: bool = field(default=False, metadata={"help": "stop after the cold-start figure (quick A/B runs)"})
     json: Path | None = field(default=None, metadata={"help": "also write the figures here"})
 
 
@@ -182,10 +183,16 @@ def main(argv: list[str] | None = None) -> int:
 
     a, fig["cold_start_s"], fig["peak_rss_mb"] = cold_start("bench-a", spare=not args.no_spare)
     fig["rss_ready_mb"] = rss_mb(a.pid)
+    fig["warm_up"] = a.warm_up
     fig["lean_ready_s"] = a.start_seconds[0]  # the process printed "ready"; then preludes, warm-up, 1st answer
     print(f"cold start to first answer: {fig['cold_start_s']:.1f} s (Lean ready after {fig['lean_ready_s']:.1f} s, "
-          f"then preludes and warm-up); RSS {fig['rss_ready_mb']:.0f} MB (peak {fig['peak_rss_mb']:.0f} MB)",
+          f"then preludes and warm-up `{a.warm_up}`); RSS {fig['rss_ready_mb']:.0f} MB (peak {fig['peak_rss_mb']:.0f} MB)",
           flush=True)
+    if args.cold_only:
+        a.close()
+        if args.json:
+            args.json.write_text(json.dumps(fig, indent=1))
+        return 0
     t0 = time.monotonic()
     while a.spare is not None and not a.spare.ready:
         if a.spare.error is not None:
