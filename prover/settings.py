@@ -11,6 +11,7 @@ so a test's or a caller's `os.environ` change takes effect), with a clear error 
 | `PROVER_LEAN_MAX_REQUEST_BYTES` | `262144` | largest request sent to Lean (the embedded heap cannot pass 2 GiB); larger ones are refused with an error |
 | `PROVER_LEAN_SOCKET` | `/tmp/prover-leand-<cache hash>.sock` | the Unix socket of the warm Lean daemon (`make daemon-start`) |
 | `PROVER_LEAN_SPARE` | `auto` | keep a warm spare Lean per server: `1`/`on`, `0`/`off`, or `auto` (when memory allows) |
+| `PROVER_LEAN_WARMUP` | `basic` | what a Lean server runs before its first answer: `basic` (first elaboration, simp, omega, decide, grind), `full` (also `exact?`'s lemma index: +11-16 s and a second Lean thread, +1.4 GB), `off` |
 | `PROVER_LEAN_SPARE_MIN_FREE_MB` | `6000` | `auto` keeps a spare only while this much memory is available |
 | `PROVER_LEAN_OS_SANDBOX` | `auto` | the OS sandbox around Lean: `auto` (bubblewrap where it works), `off`, or `require` |
 | `PROVER_LEAN_MAX_VMEM_MB` | `32768` | virtual-memory limit of a native Lean process (prlimit), MB |
@@ -52,6 +53,7 @@ SETTINGS = {s.name: s for s in (
     Setting("PROVER_LEAN_MAX_REQUEST_BYTES", str(256 * 1024), "largest request sent to Lean"),
     Setting("PROVER_LEAN_SOCKET", None, "Unix socket of the Lean daemon"),
     Setting("PROVER_LEAN_SPARE", "auto", "warm spare Lean: 1, 0 or auto"),
+    Setting("PROVER_LEAN_WARMUP", "basic", "Lean warm-up before the first answer: basic, full or off"),
     Setting("PROVER_LEAN_SPARE_MIN_FREE_MB", "6000", "memory a spare needs free, MB"),
     Setting("PROVER_LEAN_OS_SANDBOX", "auto", "OS sandbox: auto, off or require"),
     Setting("PROVER_LEAN_MAX_VMEM_MB", "32768", "virtual-memory limit of native Lean, MB"),
@@ -110,6 +112,16 @@ def lean_socket(default: str) -> Path:
 
 def lean_spare() -> str:
     return str(raw("PROVER_LEAN_SPARE"))
+
+
+WARMUP_MODES = ("basic", "full", "off")
+
+
+def lean_warmup() -> str:
+    mode = str(raw("PROVER_LEAN_WARMUP")).strip().lower()
+    if mode not in WARMUP_MODES:
+        raise SettingError(f"PROVER_LEAN_WARMUP={mode!r}: expected {', '.join(WARMUP_MODES)}")
+    return mode
 
 
 def spare_min_free_mb() -> float:

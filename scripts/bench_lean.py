@@ -46,6 +46,26 @@ def first_answer(srv: LeanServer) -> None:
     assert res.complete, res.error
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants: a start-up figure that
+    depends less on the machine's load than wall time does."""
+    total, todo, seen, tick = 0.0, [pid], set(), os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def cold_start(name: str, spare: bool = False) -> tuple[LeanServer, float, float]:
     """(server, seconds to its first answer, peak RSS in MB during start-up)."""
     srv = LeanServer(preludes=[PRELUDE], progress=True, name=name, request_timeout=120, spare=spare)
@@ -167,6 +187,7 @@ class BenchLeanConfig:
     skip_daemon: bool = field(default=False, metadata={"help": "skip the daemon's first-answer figure"})
     two_servers: bool = field(default=False, metadata={"help": "also measure 2 servers at once (3 processes)"})
     no_spare: bool = field(default=False, metadata={"help": "one Lean process at a time: skip the spare figures"})
+    cold_only: bool = field(default=False, metadata={"help": "stop after the cold-start figure (quick A/B runs)"})
     json: Path | None = field(default=None, metadata={"help": "also write the figures here"})
 
 
@@ -182,10 +203,19 @@ def main(argv: list[str] | None = None) -> int:
 
     a, fig["cold_start_s"], fig["peak_rss_mb"] = cold_start("bench-a", spare=not args.no_spare)
     fig["rss_ready_mb"] = rss_mb(a.pid)
+    fig["cold_cpu_s"] = cpu_seconds(a.pid)
+    fig["load_1min"] = os.getloadavg()[0]
+    fig["warm_up"] = a.warm_up
     fig["lean_ready_s"] = a.start_seconds[0]  # the process printed "ready"; then preludes, warm-up, 1st answer
     print(f"cold start to first answer: {fig['cold_start_s']:.1f} s (Lean ready after {fig['lean_ready_s']:.1f} s, "
-          f"then preludes and warm-up); RSS {fig['rss_ready_mb']:.0f} MB (peak {fig['peak_rss_mb']:.0f} MB)",
+          f"then preludes and warm-up `{a.warm_up}`); RSS {fig['rss_ready_mb']:.0f} MB (peak {fig['peak_rss_mb']:.0f} MB); "
+          f"Lean CPU {fig['cold_cpu_s']:.1f} s; load {fig['load_1min']:.2f}",
           flush=True)
+    if args.cold_only:
+        a.close()
+        if args.json:
+            args.json.write_text(json.dumps(fig, indent=1))
+        return 0
     t0 = time.monotonic()
     while a.spare is not None and not a.spare.ready:
         if a.spare.error is not None:

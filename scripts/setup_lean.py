@@ -110,15 +110,35 @@ SANDBOX_JS = r"""
     throw e;
   }
   function inRoots(p) { return roots.some((r) => p === r || p.startsWith(r + '/')); }
+  // Real paths of existing paths, remembered: Lean cannot create, remove, rename or link anything (every
+  // such call is refused below), so what it reaches keeps its real path. A new path costs one lstat once its
+  // directory is known; `realpathSync` walked every component on every call (one `import Lean`: ~106,000
+  // statx, from ~1,900 files opened and Emscripten's lstat of each path component).
+  const known = new Map();
+  function remember(abs, r) { if (known.size >= 65536) known.clear(); known.set(abs, r); return r; }
+  function realOf(abs) {  // the real path of an absolute, normalised path; null when it does not exist
+    const hit = known.get(abs);
+    if (hit !== undefined) return hit;
+    const dir = path.dirname(abs);
+    if (dir === abs) return remember(abs, abs);  // the root
+    const rd = realOf(dir);
+    if (rd === null) return null;
+    let st;
+    try { st = orig.lstatSync(abs, { throwIfNoEntry: false }); } catch (e) { return null; }
+    if (st === undefined) return null;
+    if (st.isSymbolicLink()) { try { return remember(abs, realpath(abs)); } catch (e) { return null; } }
+    return remember(abs, path.join(rd, path.basename(abs)));
+  }
   function readable(p) {
     if (p instanceof URL) p = p.protocol === 'file:' ? decodeURIComponent(p.pathname) : '';
     else if (Buffer.isBuffer(p)) p = p.toString();
     if (typeof p !== 'string' || p.includes('\0')) return false;
     const abs = path.resolve(p);
-    let r;
-    try { r = realpath(abs); } catch (e) {
+    let r = realOf(abs);
+    if (r === null) {
       // a missing file: judge the real path of its directory (the call then fails with ENOENT on its own)
-      try { r = path.join(realpath(path.dirname(abs)), path.basename(abs)); } catch (e2) { r = abs; }
+      const rd = realOf(path.dirname(abs));
+      r = rd === null ? abs : path.join(rd, path.basename(abs));
     }
     return inRoots(r);
   }

@@ -2,6 +2,7 @@
 really blocks where bubblewrap works, and the embedded build's Node layer (needs only the installed node)."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
@@ -199,3 +200,41 @@ def test_memory_cap_sees_the_process_inside_the_sandbox():
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def test_embedded_node_layer_follows_links_out_of_its_roots(tmp_path):
+    """The preload remembers real paths (one lstat per new path instead of a realpath walk per call); a link
+    inside a read root that leads out stays refused however often it is asked, directly or as a directory."""
+    b = _embedded()
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (root / "sub" / "ok.txt").write_text("fine")
+    (outside / "secret.txt").write_text("hunter2")
+    (root / "link.txt").symlink_to(outside / "secret.txt")
+    (root / "dirlink").symlink_to(outside)
+    (root / "inlink.txt").symlink_to(root / "sub" / "ok.txt")  # a link that stays inside is fine
+    lean_dir = Path(b.argv[b.argv.index("-r") + 1]).parent
+    js = f"""
+    const fs = require('fs');
+    const out = [];
+    for (let i = 0; i < 3; i++) {{
+      for (const p of ['sub/ok.txt', 'inlink.txt', 'link.txt', 'dirlink/secret.txt', 'sub/../link.txt',
+                       'sub/missing.txt']) {{
+        try {{ out.push(p + '=' + fs.readFileSync({str(root)!r} + '/' + p, 'utf8')); }}
+        catch (e) {{ out.push(p + ':' + e.code); }}
+      }}
+      try {{ fs.statSync({str(root / 'dirlink')!r}); out.push('stat-dirlink=ok'); }}
+      catch (e) {{ out.push('stat-dirlink:' + e.code); }}
+    }}
+    console.log(JSON.stringify(out));
+    """
+    env = {**b.process_env(), "LEAN_WASM_READ_ROOTS": str(root)}
+    out = subprocess.run([b.argv[0], "-r", str(lean_dir / "preload.js"), "-e", js], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    want = ["sub/ok.txt=fine", "inlink.txt=fine", "link.txt:EACCES", "dirlink/secret.txt:EACCES",
+            "sub/../link.txt:EACCES", "sub/missing.txt:ENOENT", "stat-dirlink:EACCES"]
+    assert got == want * 3
+    assert "hunter2" not in out.stdout + out.stderr

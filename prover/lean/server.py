@@ -70,6 +70,24 @@ DEFAULT_REQUEST_TIMEOUT = 60.0
 # The limit is settings.lean_max_request_bytes() (PROVER_LEAN_MAX_REQUEST_BYTES, default 256 KiB).
 
 
+# What a server runs before its first answer (`PROVER_LEAN_WARMUP`, or `LeanServer(warm_up=...)`). `exact?` is
+# apart: its first call builds the lemma index in Lean tasks, and the first task starts a second Lean thread,
+# which on the embedded build is a second Node worker with its own copy of `lean.js` (measured: +11-16 s to the
+# first answer and +1.4 GB, 3.4 GB against 2.0 GB per server). `basic` leaves it to the first real `exact?`
+# (which then pays 5-11 s once), so a check-only client (autoform, `check_file`) never pays it; `full` pays it at
+# start-up, for runs that judge each theorem by a wall-clock budget (prover/run/local.py) so that the first
+# theorem is not charged for it.
+WARMUP_TACTICS = {"off": None, "basic": ("simp [h]", "omega", "subst h; decide", "grind"),
+                  "full": ("simp [h]", "omega", "subst h; decide", "grind", "exact?")}
+
+
+def warmup_tactics(mode: str) -> tuple[str, ...] | None:
+    """The tactics a warm-up of `mode` runs on its test goal; None: no warm-up at all."""
+    if mode not in WARMUP_TACTICS:
+        raise ValueError(f"bad warm-up mode {mode!r}: expected one of {', '.join(WARMUP_TACTICS)}")
+    return WARMUP_TACTICS[mode]
+
+
 def server_source(imports: Sequence[str] = ("Lean",)) -> str:
     """The server file: the given imports, check-friendly options, the server code (its WIRE block made from
     prover/lean/protocol.py), and its entry point."""
@@ -136,6 +154,7 @@ class LeanServer:
         progress: bool = True,
         name: str = "lean",
         spare: "bool | str | WarmSpare | None" = False,
+        warm_up: str | None = None,  # None: settings.lean_warmup(); see WARMUP_TACTICS
     ):
         self.backend = backend or find_backend()
         self.imports = tuple(imports)
@@ -145,6 +164,8 @@ class LeanServer:
         self.start_timeout = settings.lean_start_timeout() if start_timeout is None else start_timeout
         self.max_rss_mb = max_rss_mb
         self.heartbeats = heartbeats
+        self.warm_up = settings.lean_warmup() if warm_up is None else warm_up
+        warmup_tactics(self.warm_up)  # a bad mode fails here, not at the first start
         self.progress = progress
         self.name = name
         self.restarts = 0
@@ -170,7 +191,7 @@ class LeanServer:
         """A server like this one (same backend, imports, preludes, limits), to stand in for it."""
         return LeanServer(self.backend, self.imports, list(self.preludes), self.request_timeout,
                           self.start_timeout, self.max_rss_mb, self.heartbeats, progress=False,
-                          name=f"{self.name}-spare", spare=False)
+                          name=f"{self.name}-spare", spare=False, warm_up=self.warm_up)
 
     # ----------------------------------------------------------------- process lifecycle
     def __enter__(self) -> "LeanServer":
@@ -281,12 +302,15 @@ class LeanServer:
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """Pay Lean's one-time costs (first elaboration, first type-class and lemma-index builds) here, not
-        in the first real request: measured 10-20 s on the embedded backend."""
+        """Pay Lean's one-time costs (first elaboration, first type-class and simp-set builds) here, not in the
+        first real request; which ones is `warm_up` (`warmup_tactics`)."""
+        tactics = warmup_tactics(self.warm_up)
+        if tactics is None:
+            return
         ans = self._request(StartRequest(statement="theorem warmUp (n : Nat) (h : n = 1) : n + 1 = 2"),
                             timeout=max(self.request_timeout, 300))
         if isinstance(ans, StartAnswer):
-            for tac in ("simp [h]", "omega", "subst h; decide", "grind", "exact?"):
+            for tac in tactics:
                 self._request(TacticRequest(state=ans.state, tactic=tac, heartbeats=DEFAULT_HEARTBEATS),
                               timeout=max(self.request_timeout, 300))
         self._request(ClearRequest())

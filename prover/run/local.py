@@ -119,13 +119,15 @@ def start_lean_servers(n: int, preludes: Sequence[str], imports: tuple[str, ...]
                        use_daemon: bool = True) -> list[Any]:
     """n warm servers: a running daemon with the same preludes serves when n == 1 (and `use_daemon`), else
     a local pool. Local servers keep a warm spare when memory allows (`PROVER_LEAN_SPARE`, see
-    prover/lean/spare.py), so a hung tactic costs a swap, not a start-up."""
+    prover/lean/spare.py), so a hung tactic costs a swap, not a start-up. Local servers warm up `exact?` too
+    (`warm_up="full"`, prover/lean/server.py): each theorem has a wall-clock budget, and the first theorem
+    would otherwise pay the 5-11 s of `exact?`'s first call."""
     from ..lean import LeanPool, open_server
 
     if n == 1:
         return [open_server(preludes=list(preludes), imports=imports, request_timeout=300, spare=None,
-                            use_daemon=use_daemon)]
-    pool = LeanPool(n, preludes=list(preludes), imports=imports, request_timeout=300)
+                            use_daemon=use_daemon, warm_up="full")]
+    pool = LeanPool(n, preludes=list(preludes), imports=imports, request_timeout=300, warm_up="full")
     pool.start()
     return pool.servers
 
