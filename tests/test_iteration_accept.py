@@ -36,12 +36,16 @@ def test_wall_seconds_break_a_tie_in_proved_and_expansions():
 
 
 def test_nothing_to_compare_is_not_better():
-    assert it.compare_evals(ev(0, None, None), ev(0, None, None)) == (
+    assert it.compare_evals(ev(3, 1.0, 2.0), ev(3, 1.0, 2.0)) == (
         False, "no difference (as many proved, same mean expansions and wall seconds to proof)")
-    # an evaluation recorded before the wall-seconds field existed decides nothing on time
+    assert it.compare_evals(ev(0, None, None), ev(0, None, None)) == (
+        False, "no difference (as many proved; mean expansions and wall seconds to proof not recorded on both "
+               "sides, so not compared)")
+    # an evaluation recorded before the wall-seconds field existed decides nothing on time, and says so
     old = ev(4, 1.0, None)
     del old["mean_seconds_to_proof"]
-    assert it.compare_evals(old, ev(4, 1.0, 0.1))[0] is False
+    assert it.compare_evals(old, ev(4, 1.0, 0.1)) == (
+        False, "no difference (as many proved; mean wall seconds to proof not recorded on both sides, so not compared)")
 
 
 def test_pass_means_over_proved_rows_only():

@@ -170,7 +170,11 @@ def compare_evals(before: dict, after: dict) -> tuple[bool, str]:
         b, a = before.get(key), after.get(key)
         if a is not None and b is not None and a != b:
             return a < b, f"as many proved; {what} ({b:.2f} -> {a:.2f})"
-    return False, "no difference (as many proved, same mean expansions and wall seconds to proof)"
+    missing = [what for key, what in (("mean_expansions_to_proof", "expansions"), ("mean_seconds_to_proof",
+               "wall seconds")) if before.get(key) is None or after.get(key) is None]
+    return False, ("no difference (as many proved, same mean expansions and wall seconds to proof)" if not missing
+                   else f"no difference (as many proved; mean {' and '.join(missing)} to proof not recorded on "
+                        f"both sides, so not compared)")
 
 
 def run_iteration(cfg: IterationConfig, envs: Sequence[Any] | None = None) -> dict:
