@@ -78,6 +78,15 @@ def check_invariants(out, requests, n):
         assert all(c.n_tokens > 0 and c.source == "model" for c in cands)
 
 
+def scripted_continuations(tokenizer, input_ids, n: int, texts) -> torch.Tensor:
+    """What `model.generate` returns when each prompt's n samples are exactly `texts[:n]` (padded)."""
+    conts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts[:n]]
+    width = max(len(c) for c in conts)
+    rows = [c + [tokenizer.pad_token_id] * (width - len(c)) for c in conts]
+    tail = torch.tensor(rows).repeat(input_ids.shape[0], 1)
+    return torch.cat([input_ids.repeat_interleave(n, dim=0), tail], dim=1)
+
+
 def test_protocol_and_invariants(tiny_model, tokenizer):
     gen = tiny(tiny_model, tokenizer, batch_size=8)  # 2 prompts per forward with 4 samples: several chunks
     assert isinstance(gen, TacticGenerator) and gen.name == "hf"
@@ -148,12 +157,7 @@ def test_multiline_completions_are_cleaned(tiny_model, tokenizer, monkeypatch):
     gen = tiny(tiny_model, tokenizer, batch_size=16)
 
     def scripted(input_ids, attention_mask, generation_config, stopping_criteria, **kw):
-        n = generation_config.num_return_sequences
-        conts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in raw[:n]]
-        width = max(len(c) for c in conts)
-        rows = [c + [tokenizer.pad_token_id] * (width - len(c)) for c in conts]
-        tail = torch.tensor(rows).repeat(input_ids.shape[0], 1)
-        return torch.cat([input_ids.repeat_interleave(n, dim=0), tail], dim=1)
+        return scripted_continuations(tokenizer, input_ids, generation_config.num_return_sequences, raw)
 
     monkeypatch.setattr(gen.model, "generate", scripted)
     out = gen.generate([GoalRequest(SHORT)], len(raw))[0]
@@ -276,12 +280,7 @@ def test_whole_proof_at_the_root_gives_path_candidates_scored_exactly(tiny_model
         if generation_config.max_new_tokens != 64:  # a step prompt: sample as usual
             return real(input_ids=input_ids, attention_mask=attention_mask, generation_config=generation_config,
                         stopping_criteria=stopping_criteria, **kw)
-        n = generation_config.num_return_sequences
-        conts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in RAW_PROOFS[:n]]
-        width = max(len(c) for c in conts)
-        rows = [c + [tokenizer.pad_token_id] * (width - len(c)) for c in conts]
-        tail = torch.tensor(rows).repeat(input_ids.shape[0], 1)
-        return torch.cat([input_ids.repeat_interleave(n, dim=0), tail], dim=1)
+        return scripted_continuations(tokenizer, input_ids, generation_config.num_return_sequences, RAW_PROOFS)
 
     monkeypatch.setattr(gen.model, "generate", scripted)
     requests = [GoalRequest(SHORT, statement=STATEMENT), GoalRequest(SHORT, statement=STATEMENT, history=("skip",)),

@@ -40,13 +40,17 @@ class Goal:
 
     def fresh(self, base: str, taken: set[str] | None = None) -> str:
         """`base`, or `base_1`, `base_2`, ... : a name no local (or `taken`) uses."""
-        used = self.names() | (taken or set())
-        if base not in used:
-            return base
-        i = 1
-        while f"{base}_{i}" in used:
-            i += 1
-        return f"{base}_{i}"
+        return fresh_name(base, self.names() | (taken or set()))
+
+
+def fresh_name(base: str, used: set[str], first: int = 1) -> str:
+    """`base` if unused, else `base_<first>`, `base_<first + 1>`, ...: the first one not in `used`."""
+    if base not in used:
+        return base
+    i = first
+    while f"{base}_{i}" in used:
+        i += 1
+    return f"{base}_{i}"
 
 
 def is_ident(text: str) -> bool:

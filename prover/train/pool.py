@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..generate.goals import fresh_name
 from ..io import read_jsonl_rows
 
 # Identifier characters for renaming binders: letters, digits (subscripts are \w), _, ', and Lean's ✝.
@@ -438,12 +439,8 @@ class Seen:
 
 
 def unique_name(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
-    i = 2
-    while f"{name}_{i}" in taken:
-        i += 1
-    return f"{name}_{i}"
+    """`name`, or `name_2`, `name_3`, ...: a theorem name no kept row has."""
+    return fresh_name(name, taken, first=2)
 
 
 def build_pool(shipped: Sequence[dict], corpora: Sequence[tuple[str, list[dict], dict]], valid: Sequence[dict],
