@@ -301,3 +301,29 @@ def test_an_unfinished_training_round_refuses_other_settings(tmp_path):
                                          r"\['--epochs', '1'\]"):
         it._check_same_round(dataclasses.replace(cfg, train_args=["--epochs", "1"], gen_options={"temperature": 0.5}),
                              m, tmp_path / "001")
+
+
+def test_resume_compares_an_adapter_and_a_memory_by_content_not_path(tmp_path):
+    """Files named by generator options: a moved one is the same run, an edited one is refused by name."""
+    import dataclasses
+
+    b = bench_with_prelude(tmp_path)
+    mem = write(tmp_path / "mem.jsonl", json.dumps({"state_before": "⊢ 1 = 1", "tactic": "rfl"}) + "\n")
+    cfg = RunConfig(bench=b, out=tmp_path / "run", generator="memory+fixed", gen_options={"memory": str(mem)},
+                    progress=False, budget=Budget(max_expansions=2), limit=1)
+    run(cfg, envs=[ToyEnv()])
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["option_files"]["memory"][0] and len(manifest["option_files"]["memory"][0]) == 64
+    (tmp_path / "elsewhere").mkdir()
+    moved = write(tmp_path / "elsewhere" / "mem.jsonl", mem.read_text())
+    run(dataclasses.replace(cfg, resume=True, gen_options={"memory": str(moved)}), envs=[ToyEnv()])  # same run
+    moved.write_text(mem.read_text() + json.dumps({"state_before": "⊢ 2 = 2", "tactic": "rfl"}) + "\n")
+    with pytest.raises(RunError, match=r"option_files_sha256.memory"):
+        run(dataclasses.replace(cfg, resume=True, gen_options={"memory": str(moved)}), envs=[NoLean()])
+
+
+def test_a_wrong_adapter_folder_is_refused_before_anything_loads(tmp_path):
+    from prover.run.runner import check_generator_spec
+
+    with pytest.raises(RunError, match=r"adapter=.*nothing: no adapter_config.json there"):
+        check_generator_spec("hf+fixed", {"adapter": str(tmp_path / "nothing")})

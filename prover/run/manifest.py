@@ -195,6 +195,28 @@ def prelude_info(paths: list[str | os.PathLike]) -> list[dict]:
     return [{"path": str(Path(p)), "sha256": sha256_file(p) if Path(p).is_file() else None} for p in paths]
 
 
+# Generator options that name files or folders (a LoRA adapter; the memory's pairs, "traced" = data/traced/):
+# a run records their content's hash, and a resumed run compares that, not the path (a moved adapter is the same
+# run, a retrained one is not).
+FILE_OPTIONS = ("adapter", "memory")
+
+
+def option_files_info(gen_options: dict | None) -> dict[str, list[str | None]]:
+    """`{option: [sha256 of each path it names, ...]}` for the FILE_OPTIONS set in `gen_options` (None: absent)."""
+    out: dict[str, list[str | None]] = {}
+    for key in FILE_OPTIONS:
+        spec = (gen_options or {}).get(key)
+        if not spec:
+            continue
+        hashes = []
+        for part in (p.strip() for p in str(spec).split(",")):
+            if part == "traced":
+                from ..generate.memory import TRACED as part  # the name load_pairs reads as data/traced/
+            hashes.append((model_fingerprint(part) or {}).get("sha256"))
+        out[key] = hashes
+    return out
+
+
 def build_manifest(*, bench_path: str | os.PathLike, budget: dict, generator: str, model_path: str | None,
                    argv: list[str], lean_version: str | None, extra: dict | None = None,
                    config: dict | None = None, preludes: list[str | os.PathLike] | None = None) -> dict:
@@ -214,6 +236,7 @@ def build_manifest(*, bench_path: str | os.PathLike, budget: dict, generator: st
     }
     if config is not None:
         m["config"] = redact(config)
+        m["option_files"] = option_files_info(config.get("gen_options"))
     if preludes is not None:
         m["preludes"] = prelude_info(list(preludes))
     if extra:
@@ -236,8 +259,8 @@ def redact(config: dict) -> dict:
 
 def run_identity(manifest: dict) -> dict | None:
     """What `--resume` compares: the command's config, plus the content of what it names by path (the
-    benchmark's, each prelude's and the model's sha256), so a moved file is the same run and an edited one
-    is not. None for a manifest written before configs were recorded."""
+    benchmark's, each prelude's, the model's and the FILE_OPTIONS' sha256), so a moved file is the same run and
+    an edited one is not. None for a manifest written before configs were recorded."""
     if "config" not in manifest:
         return None
     ident = dict(manifest["config"])
@@ -246,6 +269,8 @@ def run_identity(manifest: dict) -> dict | None:
         ident["prelude_sha256"] = [p.get("sha256") for p in manifest["preludes"]]
     if "model" in manifest:  # absent when not known yet (preflight hashes no model)
         ident["model_sha256"] = (manifest.get("model") or {}).get("sha256")
+    if manifest.get("option_files"):
+        ident["option_files_sha256"] = manifest["option_files"]
     return ident
 
 

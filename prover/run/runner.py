@@ -30,8 +30,8 @@ from ..lean.backend import lean_version as _lean_version
 from .bench import Problem, load_bench
 from .local import (LocalProver, build_generator, close_envs, crashed_result, prove_problem, share_cpu_with_lean,
                     start_lean_servers)
-from .manifest import (TRANSPORT_OPTIONS, build_manifest, data_info, prelude_info, read_manifest,
-                       resume_differences, write_manifest)
+from .manifest import (FILE_OPTIONS, TRANSPORT_OPTIONS, build_manifest, data_info, option_files_info, prelude_info,
+                       read_manifest, resume_differences, write_manifest)
 from .results import RESULTS_NAME, ResultsWriter, TheoremResult, finished_names, read_results
 from ..config import help_meta as _help
 
@@ -117,6 +117,7 @@ RESUME_MAY_CHANGE = (
     "out", "input", "bench", "preludes", "model",  # paths and URLs: compared by content (data/prelude/model_sha256)
     "limit", "names", "baseline",  # which theorems (and passes) this invocation does
     *(f"gen_options.{k}" for k in TRANSPORT_OPTIONS),
+    *(f"gen_options.{k}" for k in FILE_OPTIONS),  # paths: compared by content (option_files_sha256)
 )
 
 
@@ -241,9 +242,11 @@ def preflight(cfg: RunConfig, generator_given: bool = False, probe_server: bool 
     out = Path(cfg.out)
     for d, spec in ((out, None), (out / "baseline", BASELINE_GENERATOR)):
         if check_out and (d == out or cfg.baseline):  # a refused --resume costs seconds, not Lean's start-up
+            config = pass_config(cfg, spec)
             _check_resume(d, {"data": data_info(cfg.bench), "generator": spec or cfg.generator,
-                              "budget": cfg.budget.to_dict(), "config": pass_config(cfg, spec),
-                              "preludes": prelude_info(prelude_files)}, cfg.resume)
+                              "budget": cfg.budget.to_dict(), "config": config,
+                              "preludes": prelude_info(prelude_files),
+                              "option_files": option_files_info(config.get("gen_options"))}, cfg.resume)
     if generator_given:
         model_path = cfg.model if cfg.model and "://" not in cfg.model else None
         return Plan(problems, prelude_files, preludes, model_path)
@@ -283,6 +286,11 @@ def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
             p = TRACED if path.strip() == "traced" else Path(path.strip())  # "traced": data/traced/, as load_pairs
             if path.strip() and not p.exists():
                 raise RunError(f"--gen-opt memory: no such file or folder: {path.strip()}")
+    if "hf" in parts and options.get("adapter"):  # a LoRA folder as `make warm-start` writes it, checked now
+        adapter = Path(str(options["adapter"])).expanduser()
+        if not (adapter / "adapter_config.json").is_file():
+            raise RunError(f"--gen-opt adapter={options['adapter']}: no adapter_config.json there (a LoRA adapter "
+                           f"folder, as `make warm-start` writes, is expected)")
     if options:
         from ..generate import factory
 
