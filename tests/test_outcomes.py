@@ -113,7 +113,8 @@ def test_model_server_process_killed_mid_request_and_resume_retries_exactly_thos
                                                       "d": "model_error"}
     assert all(url in rows[n].error and "GeneratorError" in rows[n].error for n in "cd")
     assert "disconnected without sending a response" in rows["c"].error  # the request it died in
-    assert "refused" in rows["d"].error  # nobody listening any more
+    # nobody listening any more: refused, or reset when the dying process's socket still took the connection
+    assert "refused" in rows["d"].error or "reset by peer" in rows["d"].error, rows["d"].error
     assert env.started == ["a", "b", "c", "d"] and exit_status(out["rows"])[0] == 1
 
     srv = FakeOpenAIServer(SCRIPT)  # a new server comes up
