@@ -196,14 +196,17 @@ def traced_pairs(path: str | Path = TRACED) -> list[Pair]:
     return load_pairs(path) if Path(path).exists() else []
 
 
+def memory_path(spec: str | Path) -> Path:
+    """The file or folder a memory spec names: the name "traced" stands for `data/traced/` (TRACED)."""
+    return TRACED if str(spec).strip() == "traced" else Path(str(spec).strip())
+
+
 def load_memory(path: str | Path) -> tuple[list[Pair], list[Proof]]:
     """Every (state, tactic) pair and every whole proof in a file or folder (formats in the module docstring);
     the name "traced" stands for `data/traced/` (see `traced_pairs`)."""
-    if str(path) == "traced":
-        path = TRACED
-        if not path.exists():
-            return [], []
-    path = Path(path)
+    if str(path) == "traced" and not TRACED.exists():
+        return [], []
+    path = memory_path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in (".jsonl", ".json") and p.is_file())
         both = [load_memory(f) for f in files]

@@ -208,12 +208,10 @@ def option_files_info(gen_options: dict | None) -> dict[str, list[str | None]]:
         spec = (gen_options or {}).get(key)
         if not spec:
             continue
-        hashes = []
-        for part in (p.strip() for p in str(spec).split(",")):
-            if part == "traced":
-                from ..generate.memory import TRACED as part  # the name load_pairs reads as data/traced/
-            hashes.append((model_fingerprint(part) or {}).get("sha256"))
-        out[key] = hashes
+        from ..generate.memory import memory_path  # "traced" names data/traced/, as the memory reads it
+
+        out[key] = [(model_fingerprint(memory_path(part)) or {}).get("sha256") for part in str(spec).split(",")
+                    if part.strip()]
     return out
 
 

@@ -280,11 +280,10 @@ def check_generator_spec(spec: str, options: dict[str, Any]) -> list[str]:
     if unknown:
         raise RunError(f"unknown generator {unknown[0]!r} in --generator {spec!r}; known: {', '.join(KNOWN)}")
     if "memory" in parts:  # its options name files: check they are there now, not after Lean's start-up
-        from ..generate.memory import TRACED
+        from ..generate.memory import memory_path
 
         for path in str(options.get("memory") or "").split(","):
-            p = TRACED if path.strip() == "traced" else Path(path.strip())  # "traced": data/traced/, as load_pairs
-            if path.strip() and not p.exists():
+            if path.strip() and not memory_path(path).exists():
                 raise RunError(f"--gen-opt memory: no such file or folder: {path.strip()}")
     if "hf" in parts and options.get("adapter"):  # a LoRA folder as `make warm-start` writes it, checked now
         adapter = Path(str(options["adapter"])).expanduser()
