@@ -14,7 +14,9 @@ For the main goal (the first one) it proposes
 - a number variable with `x % m` in the target: the split into its residues, `%` then pushed through + * ^;
 - a `Nat` variable of the target: `induction x`, alone and followed by a closer on every case;
 - bounded evaluation by `decide`: over all values of `Fin n`/`Bool` variables, and over a `Nat` variable with
-  a literal bound too large to split (`∀ x < B, hypotheses → target`, then applied to the goal's own).
+  a literal bound too large to split (`∀ x < B, hypotheses → target`, then applied to the goal's own);
+- a literal power with a variable exponent and a modulus (`¬ 7 ∣ 2 ^ n + 1`): the cycle of `b ^ k % m` as a
+  lemma proved by induction, then `omega` (cycles.py).
 
 Every candidate is one tactic (the server parses one per step; sequences are parenthesised with `;`).
 It is rule-based like `FixedGenerator`: it ignores `num_samples` and returns its whole list for the request
@@ -30,6 +32,7 @@ from typing import Sequence
 
 from .base import Candidate, GeneratorStats, GoalRequest, dedupe_sorted
 from .bounded import box_moves, finite_set_moves, pin_moves, refute_moves, witness_moves
+from .cycles import cycle_moves
 from .goals import Goal, binder, bounds, is_ident, numerals, parse_goal, split_top, strip_parens
 
 # Tried in this order on every part / case; all core Lean. `decide` after `omega`: it is the slow one.
@@ -367,7 +370,7 @@ class StructuralGenerator:
         goal = parse_goal(goals[0])
         cands = (target_moves(goal) + hyp_moves(goal) + split_moves(goal) + decide_moves(goal)
                  + definition_moves(goal) + closed_moves(goal) + cast_moves(goal) + succ_moves(goal)
-                 + induction_moves(goal) + unfold_moves(goal))
+                 + induction_moves(goal) + unfold_moves(goal) + cycle_moves(goal))
         return dedupe_sorted(cands, self.max_candidates)
 
     def generate(self, requests: Sequence[GoalRequest], num_samples: int) -> list[list[Candidate]]:
